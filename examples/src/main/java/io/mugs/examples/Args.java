@@ -1,0 +1,57 @@
+package io.mugs.examples;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/** Minimal {@code --key value} / {@code --flag} command-line parsing for the example mains. */
+final class Args {
+
+    private final Map<String, String> values = new HashMap<>();
+
+    Args(String[] args, Set<String> known, String usage) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.isBlank()) {
+                continue;
+            }
+            if (a.equals("--help") || a.equals("-h")) {
+                System.out.println(usage);
+                System.exit(0);
+            }
+            if (!a.startsWith("--")) {
+                fail("unexpected argument '" + a + "'", usage);
+            }
+            String key = a.substring(2);
+            String value = "true";
+            int eq = key.indexOf('=');
+            if (eq >= 0) {
+                value = key.substring(eq + 1);
+                key = key.substring(0, eq);
+            } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
+                value = args[++i];
+            }
+            if (!known.contains(key)) {
+                fail("unknown option --" + key, usage);
+            }
+            values.put(key, value);
+        }
+    }
+
+    private static void fail(String message, String usage) {
+        System.err.println("Error: " + message + "\n\n" + usage);
+        System.exit(2);
+    }
+
+    String get(String key, String def) {
+        return values.getOrDefault(key, def);
+    }
+
+    int getInt(String key, int def) {
+        return Integer.parseInt(get(key, Integer.toString(def)));
+    }
+
+    double getDouble(String key, double def) {
+        return Double.parseDouble(get(key, Double.toString(def)));
+    }
+}
