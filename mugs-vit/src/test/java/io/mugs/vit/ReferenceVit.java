@@ -67,55 +67,81 @@ public final class ReferenceVit {
         }
         double[][][] attention = null;
         for (int b = 0; b < cfg.depth(); b++) {
-            String pre = "blocks." + b + ".";
-            double[][] y = layerNorm(x, vec(pre + "norm1.weight"), vec(pre + "norm1.bias"));
-            double[][] qkv = linear(y, vec(pre + "attn.qkv.weight"),
-                    cfg.qkvBias() ? vec(pre + "attn.qkv.bias") : null, 3 * d);
-            int heads = cfg.numHeads();
-            int dh = d / heads;
-            double[][] ctx = new double[t][d];
-            attention = new double[heads][t][t];
-            for (int hd = 0; hd < heads; hd++) {
-                for (int i = 0; i < t; i++) {
-                    double[] logits = new double[t];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < t; j++) {
-                        double s = 0;
-                        for (int k = 0; k < dh; k++) {
-                            s += qkv[i][hd * dh + k] * qkv[j][d + hd * dh + k];
-                        }
-                        logits[j] = s / Math.sqrt(dh);
-                        max = Math.max(max, logits[j]);
-                    }
-                    double z = 0;
-                    for (int j = 0; j < t; j++) {
-                        logits[j] = Math.exp(logits[j] - max);
-                        z += logits[j];
-                    }
-                    for (int j = 0; j < t; j++) {
-                        attention[hd][i][j] = logits[j] / z;
-                        for (int k = 0; k < dh; k++) {
-                            ctx[i][hd * dh + k] += attention[hd][i][j] * qkv[j][2 * d + hd * dh + k];
-                        }
-                    }
-                }
-            }
-            double[][] proj = linear(ctx, vec(pre + "attn.proj.weight"), vec(pre + "attn.proj.bias"), d);
-            x = add(x, proj);
-            double[][] m = layerNorm(x, vec(pre + "norm2.weight"), vec(pre + "norm2.bias"));
-            m = linear(m, vec(pre + "mlp.fc1.weight"), vec(pre + "mlp.fc1.bias"), cfg.mlpHidden());
-            for (double[] row : m) {
-                for (int k = 0; k < row.length; k++) {
-                    row[k] = 0.5 * row[k] * (1 + org.apache.commons.math3.special.Erf.erf(row[k] / Math.sqrt(2)));
-                }
-            }
-            m = linear(m, vec(pre + "mlp.fc2.weight"), vec(pre + "mlp.fc2.bias"), d);
-            x = add(x, m);
+            attention = new double[cfg.numHeads()][t][t];
+            x = block(w, "blocks." + b + ".", x, cfg.numHeads(), cfg.layerNormEps(), cfg.qkvBias(), attention);
         }
         return new Result(x, layerNorm(x, vec("norm.weight"), vec("norm.bias")), attention);
     }
 
+    /**
+     * One pre-norm block with weights under {@code pre} (official names); fills {@code attention [H][T][T]}.
+     */
+    public static double[][] block(Map<String, INDArray> w, String pre, double[][] x, int heads, double eps,
+                                   boolean qkvBias, double[][][] attention) {
+        int t = x.length;
+        int d = x[0].length;
+        double[][] y = layerNorm(x, vec(w, pre + "norm1.weight"), vec(w, pre + "norm1.bias"), eps);
+        double[][] qkv = linear(y, vec(w, pre + "attn.qkv.weight"), qkvBias ? vec(w, pre + "attn.qkv.bias") : null,
+                3 * d);
+        int dh = d / heads;
+        double[][] ctx = new double[t][d];
+        for (int hd = 0; hd < heads; hd++) {
+            for (int i = 0; i < t; i++) {
+                double[] logits = new double[t];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < t; j++) {
+                    double s = 0;
+                    for (int k = 0; k < dh; k++) {
+                        s += qkv[i][hd * dh + k] * qkv[j][d + hd * dh + k];
+                    }
+                    logits[j] = s / Math.sqrt(dh);
+                    max = Math.max(max, logits[j]);
+                }
+                double z = 0;
+                for (int j = 0; j < t; j++) {
+                    logits[j] = Math.exp(logits[j] - max);
+                    z += logits[j];
+                }
+                for (int j = 0; j < t; j++) {
+                    attention[hd][i][j] = logits[j] / z;
+                    for (int k = 0; k < dh; k++) {
+                        ctx[i][hd * dh + k] += attention[hd][i][j] * qkv[j][2 * d + hd * dh + k];
+                    }
+                }
+            }
+        }
+        double[][] proj = linear(ctx, vec(w, pre + "attn.proj.weight"), vec(w, pre + "attn.proj.bias"), d);
+        x = add(x, proj);
+        double[][] m = layerNorm(x, vec(w, pre + "norm2.weight"), vec(w, pre + "norm2.bias"), eps);
+        int hidden = (int) w.get(pre + "mlp.fc1.bias").length();
+        m = gelu(linear(m, vec(w, pre + "mlp.fc1.weight"), vec(w, pre + "mlp.fc1.bias"), hidden));
+        m = linear(m, vec(w, pre + "mlp.fc2.weight"), vec(w, pre + "mlp.fc2.bias"), d);
+        return add(x, m);
+    }
+
+    /** Exact GELU elementwise (in place). */
+    public static double[][] gelu(double[][] m) {
+        for (double[] row : m) {
+            for (int k = 0; k < row.length; k++) {
+                row[k] = 0.5 * row[k] * (1 + org.apache.commons.math3.special.Erf.erf(row[k] / Math.sqrt(2)));
+            }
+        }
+        return m;
+    }
+
+    public static double[] vec(Map<String, INDArray> w, String name) {
+        INDArray a = w.get(name);
+        if (a == null) {
+            throw new IllegalArgumentException("no weight " + name);
+        }
+        return a.dup().castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).data().asDouble();
+    }
+
     private double[][] layerNorm(double[][] x, double[] g, double[] b) {
+        return layerNorm(x, g, b, cfg.layerNormEps());
+    }
+
+    public static double[][] layerNorm(double[][] x, double[] g, double[] b, double eps) {
         double[][] out = new double[x.length][];
         for (int i = 0; i < x.length; i++) {
             double mean = 0;
@@ -130,14 +156,14 @@ public final class ReferenceVit {
             var /= x[i].length;
             out[i] = new double[x[i].length];
             for (int k = 0; k < x[i].length; k++) {
-                out[i][k] = (x[i][k] - mean) / Math.sqrt(var + cfg.layerNormEps()) * g[k] + b[k];
+                out[i][k] = (x[i][k] - mean) / Math.sqrt(var + eps) * g[k] + b[k];
             }
         }
         return out;
     }
 
     /** weight in PyTorch layout [out, in]. */
-    private static double[][] linear(double[][] x, double[] weight, double[] bias, int outDim) {
+    public static double[][] linear(double[][] x, double[] weight, double[] bias, int outDim) {
         int in = x[0].length;
         double[][] y = new double[x.length][outDim];
         for (int i = 0; i < x.length; i++) {
@@ -152,7 +178,7 @@ public final class ReferenceVit {
         return y;
     }
 
-    private static double[][] add(double[][] a, double[][] b) {
+    public static double[][] add(double[][] a, double[][] b) {
         double[][] y = new double[a.length][a[0].length];
         for (int i = 0; i < a.length; i++) {
             for (int k = 0; k < a[0].length; k++) {
