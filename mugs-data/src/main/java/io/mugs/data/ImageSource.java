@@ -1,0 +1,34 @@
+package io.mugs.data;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * A random-access collection of images with optional class labels.
+ *
+ * <p>Implementations: {@link IdxImageSource} (MNIST / Fashion-MNIST idx files, raw or gzip) and
+ * {@link ImageFolderSource} (JPEG/PNG files under a folder, class = first-level sub-folder). {@link #load} may
+ * fail for one unreadable item; {@link MultiCropLoader} skips such items, counts them and reports them once per
+ * epoch.
+ */
+public interface ImageSource {
+
+    /** Number of items. */
+    int size();
+
+    /**
+     * Decodes item {@code index}.
+     *
+     * @throws IOException when this one item cannot be read or decoded (the message names it)
+     */
+    Image load(int index) throws IOException;
+
+    /** Class index of item {@code index}, or -1 when the source has no labels. */
+    int label(int index);
+
+    /** Class names by class index (empty when unlabelled). */
+    List<String> classNames();
+
+    /** Where item {@code index} comes from, for error messages (a path, or a file and record number). */
+    String describe(int index);
+}
