@@ -32,7 +32,7 @@ public final class NeighbourLookup {
     public static SDVariable neighbours(SameDiff sd, SDVariable query, SDVariable normalisedRows, SDVariable rows,
                                         int k) {
         SDVariable similarity = sd.mmul(HeadLayers.l2Normalise(sd, query), normalisedRows, false, true, false);
-        SDVariable indices = TopKIndices.indices(sd, similarity, k);                          // [B, k]
+        SDVariable indices = TopK.inGraph(sd, similarity, k);                          // [B, k]
         return sd.gather(rows, indices, 0);                                                   // [B, k, D]
     }
 }

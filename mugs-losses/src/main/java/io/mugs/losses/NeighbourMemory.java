@@ -96,7 +96,7 @@ public final class NeighbourMemory {
      */
     public INDArray topK(INDArray queries) {
         INDArray q = normalise(queries.castTo(rows.dataType()));
-        return TopKIndices.indices(q.mmul(normalisedRows.transpose()), k);
+        return TopK.indices(q.mmul(normalisedRows.transpose()), k);
     }
 
     /** The rows at {@code indices [B, k]}: [B, k, D]. */
