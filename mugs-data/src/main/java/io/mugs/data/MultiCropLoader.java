@@ -91,7 +91,15 @@ public final class MultiCropLoader implements AutoCloseable {
 
     /** The batches of epoch {@code epoch}, in order. Iterate once. */
     public Iterable<MultiCropBatch> epoch(int epoch) {
-        return () -> new EpochIterator(epoch);
+        return epoch(epoch, 0);
+    }
+
+    /** The batches of epoch {@code epoch} from step {@code fromStep} on (resuming inside an epoch). */
+    public Iterable<MultiCropBatch> epoch(int epoch, int fromStep) {
+        if (fromStep < 0 || fromStep > stepsPerEpoch()) {
+            throw new IllegalArgumentException("fromStep must be in [0, " + stepsPerEpoch() + "], got " + fromStep);
+        }
+        return () -> new EpochIterator(epoch, fromStep);
     }
 
     /** The batch at {@code step} of {@code epoch}, built on the calling thread (for tests and debugging). */
@@ -183,9 +191,11 @@ public final class MultiCropLoader implements AutoCloseable {
         private int submitted;
         private int delivered;
 
-        EpochIterator(int epoch) {
+        EpochIterator(int epoch, int fromStep) {
             this.epoch = epoch;
             this.perm = permutation(epoch);
+            this.submitted = fromStep;
+            this.delivered = fromStep;
             fill();
         }
 

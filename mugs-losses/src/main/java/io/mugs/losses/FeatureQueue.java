@@ -60,6 +60,17 @@ public final class FeatureQueue {
         return (int) rows.size(1);
     }
 
+    /** Replaces the contents and pointer (checkpoint restore). */
+    public void restore(INDArray contents, int pointer) {
+        if (!java.util.Arrays.equals(contents.shape(), rows.shape()) || pointer < 0 || pointer >= size()) {
+            throw new IllegalArgumentException("queue state must be " + java.util.Arrays.toString(rows.shape())
+                    + " with 0 <= pointer < " + size() + ", got " + java.util.Arrays.toString(contents.shape())
+                    + " and " + pointer);
+        }
+        rows.assign(contents);
+        this.pointer = pointer;
+    }
+
     /** Writes {@code keys [n, dim]} over the oldest rows; if n exceeds the size, the last {@code size} rows win. */
     public void enqueue(INDArray keys) {
         pointer = RingBuffer.write(rows, keys, pointer, false);

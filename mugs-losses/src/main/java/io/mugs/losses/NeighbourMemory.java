@@ -106,6 +106,18 @@ public final class NeighbourMemory {
         return flat.reshape(b, indices.size(1), rows.size(1));
     }
 
+    /** Replaces the rows and pointer (checkpoint restore). */
+    public void restore(INDArray contents, int pointer) {
+        if (!java.util.Arrays.equals(contents.shape(), rows.shape()) || pointer < 0 || pointer >= rows.size(0)) {
+            throw new IllegalArgumentException("memory state must be " + java.util.Arrays.toString(rows.shape())
+                    + " with 0 <= pointer < " + rows.size(0) + ", got " + java.util.Arrays.toString(contents.shape())
+                    + " and " + pointer);
+        }
+        rows.assign(contents);
+        normalisedRows.assign(normalise(rows));
+        this.pointer = pointer;
+    }
+
     /** Writes {@code features [n, D]} over the oldest rows (FIFO, with wrap-around). */
     public void write(INDArray features) {
         int start = pointer;

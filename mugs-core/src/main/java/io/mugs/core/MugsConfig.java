@@ -1,0 +1,278 @@
+package io.mugs.core;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.mugs.data.MultiCropConfig;
+import io.mugs.losses.LossWeights;
+import io.mugs.losses.MultiCropPairing;
+import io.mugs.vit.VitConfig;
+
+/**
+ * Everything that defines a Mugs pretraining run: one immutable, validated value with a JSON form, written next
+ * to every run and checkpoint. Defaults and presets follow the official recipes (reference §1.3, §6).
+ *
+ * <pre>{@code
+ * MugsConfig cfg = MugsConfig.fashionMnistTiny().toBuilder().epochs(5).build();
+ * String json = cfg.toJson();  MugsConfig same = MugsConfig.fromJson(json);
+ * }</pre>
+ *
+ * @param vit                    student backbone (the teacher is the same without drop-path)
+ * @param crops                  multi-crop augmentation
+ * @param instanceHidden         projector hidden width of the instance and local-group heads (2048)
+ * @param instanceOut            their output width (256)
+ * @param predictorHidden        student predictor hidden width (4096)
+ * @param groupHidden            group-head hidden width (2048)
+ * @param groupBottleneck        group-head bottleneck (256)
+ * @param prototypes             group prototypes (65,536)
+ * @param normLastLayer          fix the prototype gains to 1
+ * @param useBnInHead            batch norm in the projectors
+ * @param queueSize              rows of each InfoNCE queue (65,536)
+ * @param memorySize             rows of each neighbour memory (65,536)
+ * @param neighbours             top-k neighbours (8)
+ * @param aggregatorDepth        transformer blocks of the local-group aggregator (1)
+ * @param officialPointerQuirk   reproduce the released memory-pointer bug
+ * @param instanceTemp           InfoNCE temperature of the instance loss (0.2)
+ * @param localGroupTemp         InfoNCE temperature of the local-group loss (0.2)
+ * @param studentTemp            group-loss student temperature (0.1)
+ * @param warmupTeacherTemp      group-loss teacher temperature at epoch 0 (0.04)
+ * @param teacherTemp            teacher temperature after warm-up (0.04)
+ * @param warmupTeacherTempEpochs epochs of teacher-temperature warm-up (0)
+ * @param lossWeights            which losses and how they combine
+ * @param pairing                multi-crop pair weighting
+ * @param epochs                 training epochs
+ * @param batchSize              images per step (the global batch)
+ * @param lr                     base learning rate for batch 256 (scaled by batchSize / 256)
+ * @param minLr                  final learning rate
+ * @param warmupEpochs           linear learning-rate warm-up epochs
+ * @param weightDecay            weight decay at the start (0.04)
+ * @param weightDecayEnd         weight decay at the end (cosine)
+ * @param momentumTeacher        EMA momentum at the start (0.996, cosine to 1)
+ * @param clipGrad               per-tensor gradient-norm clip (3.0; 0 disables)
+ * @param freezeLastLayer        epochs during which the prototypes stay frozen
+ * @param patchEmbedLrMult       learning-rate multiplier of the patch embedding (0.2)
+ * @param centreMomentum         group-loss centre momentum (0.9)
+ * @param seed                   seed of every random draw
+ * @param workers                data-loading threads
+ */
+public record MugsConfig(
+        VitConfig vit, MultiCropConfig crops,
+        int instanceHidden, int instanceOut, int predictorHidden,
+        int groupHidden, int groupBottleneck, int prototypes, boolean normLastLayer, boolean useBnInHead,
+        int queueSize, int memorySize, int neighbours, int aggregatorDepth, boolean officialPointerQuirk,
+        double instanceTemp, double localGroupTemp, double studentTemp,
+        double warmupTeacherTemp, double teacherTemp, int warmupTeacherTempEpochs,
+        LossWeights lossWeights, MultiCropPairing.Weighting pairing,
+        int epochs, int batchSize, double lr, double minLr, int warmupEpochs,
+        double weightDecay, double weightDecayEnd, double momentumTeacher, double clipGrad,
+        int freezeLastLayer, double patchEmbedLrMult, double centreMomentum,
+        long seed, int workers) {
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    public MugsConfig {
+        check(vit != null && crops != null && lossWeights != null && pairing != null,
+                "vit, crops, lossWeights and pairing must be set");
+        check(vit.inChannels() == crops.channels(), "the backbone has " + vit.inChannels()
+                + " input channel(s) but the crops have " + crops.channels() + ": make them equal");
+        check(crops.globalSize() % vit.patchSize() == 0 && crops.localSize() % vit.patchSize() == 0,
+                "crop sizes " + crops.globalSize() + " and " + crops.localSize() + " must be multiples of the patch size "
+                        + vit.patchSize());
+        check(instanceHidden > 0 && instanceOut > 0 && predictorHidden > 0 && groupHidden > 0 && groupBottleneck > 0
+                && prototypes > 0, "head sizes must be positive");
+        check(queueSize > 0 && memorySize > 0, "queueSize and memorySize must be positive");
+        check(neighbours >= 1 && neighbours <= memorySize, "neighbours must be in [1, memorySize], got " + neighbours);
+        check(aggregatorDepth >= 1, "aggregatorDepth must be >= 1");
+        check(instanceTemp > 0 && localGroupTemp > 0 && studentTemp > 0 && warmupTeacherTemp > 0 && teacherTemp > 0,
+                "temperatures must be positive");
+        check(warmupTeacherTempEpochs >= 0, "warmupTeacherTempEpochs must be >= 0");
+        check(epochs >= 1, "epochs must be >= 1, got " + epochs);
+        check(batchSize >= 2, "batchSize must be >= 2 (batch statistics and pairs need two images), got " + batchSize);
+        check(lr > 0 && minLr >= 0, "lr must be positive and minLr >= 0");
+        check(warmupEpochs >= 0 && warmupEpochs <= epochs, "warmupEpochs must be in [0, epochs], got " + warmupEpochs
+                + " with " + epochs + " epochs");
+        check(weightDecay >= 0 && weightDecayEnd >= 0, "weight decay must be >= 0");
+        check(momentumTeacher >= 0 && momentumTeacher <= 1, "momentumTeacher must be in [0, 1]");
+        check(clipGrad >= 0, "clipGrad must be >= 0 (0 disables clipping)");
+        check(freezeLastLayer >= 0 && patchEmbedLrMult >= 0, "freezeLastLayer and patchEmbedLrMult must be >= 0");
+        check(centreMomentum >= 0 && centreMomentum < 1, "centreMomentum must be in [0, 1)");
+        check(workers >= 1, "workers must be >= 1");
+    }
+
+    private static void check(boolean ok, String message) {
+        if (!ok) {
+            throw new IllegalArgumentException("Invalid MugsConfig: " + message);
+        }
+    }
+
+    /** Student views per image: 2 globals + local crops. */
+    public int studentViews() {
+        return crops.studentViews();
+    }
+
+    /** The learning rate after scaling: {@code lr * batchSize / 256}. */
+    public double scaledLr() {
+        return lr * batchSize / 256.0;
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public static MugsConfig fromJson(String json) {
+        try {
+            return JSON.readValue(json, MugsConfig.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("Not a MugsConfig JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /** The official ViT-S/16 100-epoch recipe (global batch 512). */
+    public static MugsConfig vitSmall() {
+        return builder().build();
+    }
+
+    /** The official ViT-B/16 400-epoch recipe (global batch 1008). */
+    public static MugsConfig vitBase() {
+        return builder().vit(VitConfig.base(16).toBuilder().dropPathRate(0.1).build()).batchSize(1008).epochs(400)
+                .minLr(2e-6).weightDecayEnd(0.1).freezeLastLayer(3).teacherTemp(0.07).warmupTeacherTempEpochs(50)
+                .build();
+    }
+
+    /** The official ViT-L/16 250-epoch recipe (global batch 640; the released clip drop to 0.3 after epoch 100 is not applied). */
+    public static MugsConfig vitLarge() {
+        return builder().vit(VitConfig.large(16).toBuilder().dropPathRate(0.3).build()).batchSize(640).epochs(250)
+                .lr(1.5e-3).minLr(1.5e-4).weightDecayEnd(0.08).freezeLastLayer(3).teacherTemp(0.07)
+                .warmupTeacherTempEpochs(50).normLastLayer(true).build();
+    }
+
+    /**
+     * Sized for a 2-core CPU: a 4-block, 96-wide ViT with patch 4 on 28 px grayscale, 4 local crops of 12 px,
+     * narrow heads, 1,024 prototypes, queues and memories of 4,096.
+     */
+    public static MugsConfig fashionMnistTiny() {
+        return builder()
+                .vit(VitConfig.builder().imageSize(28).inChannels(1).patchSize(4).embedDim(96).depth(4).numHeads(3)
+                        .build())
+                .crops(MultiCropConfig.fashionMnist())
+                .instanceHidden(512).instanceOut(128).predictorHidden(512)
+                .groupHidden(512).groupBottleneck(128).prototypes(1024)
+                .queueSize(4096).memorySize(4096)
+                .epochs(10).batchSize(64).lr(1e-3).minLr(1e-5).warmupEpochs(1)
+                .weightDecayEnd(0.1).momentumTeacher(0.99).workers(2)
+                .build();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.vit = vit; b.crops = crops; b.instanceHidden = instanceHidden; b.instanceOut = instanceOut;
+        b.predictorHidden = predictorHidden; b.groupHidden = groupHidden; b.groupBottleneck = groupBottleneck;
+        b.prototypes = prototypes; b.normLastLayer = normLastLayer; b.useBnInHead = useBnInHead;
+        b.queueSize = queueSize; b.memorySize = memorySize; b.neighbours = neighbours;
+        b.aggregatorDepth = aggregatorDepth; b.officialPointerQuirk = officialPointerQuirk;
+        b.instanceTemp = instanceTemp; b.localGroupTemp = localGroupTemp; b.studentTemp = studentTemp;
+        b.warmupTeacherTemp = warmupTeacherTemp; b.teacherTemp = teacherTemp;
+        b.warmupTeacherTempEpochs = warmupTeacherTempEpochs; b.lossWeights = lossWeights; b.pairing = pairing;
+        b.epochs = epochs; b.batchSize = batchSize; b.lr = lr; b.minLr = minLr; b.warmupEpochs = warmupEpochs;
+        b.weightDecay = weightDecay; b.weightDecayEnd = weightDecayEnd; b.momentumTeacher = momentumTeacher;
+        b.clipGrad = clipGrad; b.freezeLastLayer = freezeLastLayer; b.patchEmbedLrMult = patchEmbedLrMult;
+        b.centreMomentum = centreMomentum; b.seed = seed; b.workers = workers;
+        return b;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder with the official ViT-S/16 100-epoch defaults. */
+    public static final class Builder {
+        private VitConfig vit = VitConfig.small(16).toBuilder().dropPathRate(0.1).build();
+        private MultiCropConfig crops = MultiCropConfig.imageNet();
+        private int instanceHidden = 2048;
+        private int instanceOut = 256;
+        private int predictorHidden = 4096;
+        private int groupHidden = 2048;
+        private int groupBottleneck = 256;
+        private int prototypes = 65_536;
+        private boolean normLastLayer = false;
+        private boolean useBnInHead = false;
+        private int queueSize = 65_536;
+        private int memorySize = 65_536;
+        private int neighbours = 8;
+        private int aggregatorDepth = 1;
+        private boolean officialPointerQuirk = false;
+        private double instanceTemp = 0.2;
+        private double localGroupTemp = 0.2;
+        private double studentTemp = 0.1;
+        private double warmupTeacherTemp = 0.04;
+        private double teacherTemp = 0.04;
+        private int warmupTeacherTempEpochs = 0;
+        private LossWeights lossWeights = LossWeights.defaults();
+        private MultiCropPairing.Weighting pairing = MultiCropPairing.Weighting.OFFICIAL;
+        private int epochs = 100;
+        private int batchSize = 512;
+        private double lr = 8e-4;
+        private double minLr = 1e-6;
+        private int warmupEpochs = 10;
+        private double weightDecay = 0.04;
+        private double weightDecayEnd = 0.2;
+        private double momentumTeacher = 0.996;
+        private double clipGrad = 3.0;
+        private int freezeLastLayer = 1;
+        private double patchEmbedLrMult = 0.2;
+        private double centreMomentum = 0.9;
+        private long seed = 0;
+        private int workers = 2;
+
+        public Builder vit(VitConfig v) { vit = v; return this; }
+        public Builder crops(MultiCropConfig v) { crops = v; return this; }
+        public Builder instanceHidden(int v) { instanceHidden = v; return this; }
+        public Builder instanceOut(int v) { instanceOut = v; return this; }
+        public Builder predictorHidden(int v) { predictorHidden = v; return this; }
+        public Builder groupHidden(int v) { groupHidden = v; return this; }
+        public Builder groupBottleneck(int v) { groupBottleneck = v; return this; }
+        public Builder prototypes(int v) { prototypes = v; return this; }
+        public Builder normLastLayer(boolean v) { normLastLayer = v; return this; }
+        public Builder useBnInHead(boolean v) { useBnInHead = v; return this; }
+        public Builder queueSize(int v) { queueSize = v; return this; }
+        public Builder memorySize(int v) { memorySize = v; return this; }
+        public Builder neighbours(int v) { neighbours = v; return this; }
+        public Builder aggregatorDepth(int v) { aggregatorDepth = v; return this; }
+        public Builder officialPointerQuirk(boolean v) { officialPointerQuirk = v; return this; }
+        public Builder instanceTemp(double v) { instanceTemp = v; return this; }
+        public Builder localGroupTemp(double v) { localGroupTemp = v; return this; }
+        public Builder studentTemp(double v) { studentTemp = v; return this; }
+        public Builder warmupTeacherTemp(double v) { warmupTeacherTemp = v; return this; }
+        public Builder teacherTemp(double v) { teacherTemp = v; return this; }
+        public Builder warmupTeacherTempEpochs(int v) { warmupTeacherTempEpochs = v; return this; }
+        public Builder lossWeights(LossWeights v) { lossWeights = v; return this; }
+        public Builder pairing(MultiCropPairing.Weighting v) { pairing = v; return this; }
+        public Builder epochs(int v) { epochs = v; return this; }
+        public Builder batchSize(int v) { batchSize = v; return this; }
+        public Builder lr(double v) { lr = v; return this; }
+        public Builder minLr(double v) { minLr = v; return this; }
+        public Builder warmupEpochs(int v) { warmupEpochs = v; return this; }
+        public Builder weightDecay(double v) { weightDecay = v; return this; }
+        public Builder weightDecayEnd(double v) { weightDecayEnd = v; return this; }
+        public Builder momentumTeacher(double v) { momentumTeacher = v; return this; }
+        public Builder clipGrad(double v) { clipGrad = v; return this; }
+        public Builder freezeLastLayer(int v) { freezeLastLayer = v; return this; }
+        public Builder patchEmbedLrMult(double v) { patchEmbedLrMult = v; return this; }
+        public Builder centreMomentum(double v) { centreMomentum = v; return this; }
+        public Builder seed(long v) { seed = v; return this; }
+        public Builder workers(int v) { workers = v; return this; }
+
+        public MugsConfig build() {
+            return new MugsConfig(vit, crops, instanceHidden, instanceOut, predictorHidden, groupHidden,
+                    groupBottleneck, prototypes, normLastLayer, useBnInHead, queueSize, memorySize, neighbours,
+                    aggregatorDepth, officialPointerQuirk, instanceTemp, localGroupTemp, studentTemp,
+                    warmupTeacherTemp, teacherTemp, warmupTeacherTempEpochs, lossWeights, pairing, epochs, batchSize,
+                    lr, minLr, warmupEpochs, weightDecay, weightDecayEnd, momentumTeacher, clipGrad, freezeLastLayer,
+                    patchEmbedLrMult, centreMomentum, seed, workers);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+package io.mugs.core;
+
+/**
+ * Callbacks of {@link MugsFit}: progress, metrics, checkpoints, monitors. {@link MugsListeners} has the presets.
+ */
+public interface MugsListener {
+
+    /** After every step. */
+    default void onStep(MugsTrainer trainer, StepResult result) {
+    }
+
+    /** After the last step of an epoch ({@code trainer.epoch()} is already the next one). */
+    default void onEpochEnd(MugsTrainer trainer, int epoch) {
+    }
+
+    /** Once, after the last epoch. */
+    default void onFitEnd(MugsTrainer trainer) {
+    }
+}

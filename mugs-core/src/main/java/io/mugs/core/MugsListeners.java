@@ -1,0 +1,196 @@
+package io.mugs.core;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mugs.data.ImageSource;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Ready-made {@link MugsListener}s and the preset bundle {@link #defaults}: console progress, a JSON-lines metrics
+ * log, per-epoch checkpoints and a k-NN monitor.
+ *
+ * <pre>{@code
+ * List<MugsListener> l = MugsListeners.defaults(outputDir, 20, 3, knnTrain, knnTest, 1);
+ * }</pre>
+ */
+public final class MugsListeners {
+
+    private static final Logger LOG = LoggerFactory.getLogger(MugsListeners.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private MugsListeners() {
+    }
+
+    /**
+     * Progress every {@code logEvery} steps, metrics in {@code outputDir/metrics.jsonl}, a checkpoint after every
+     * epoch (newest {@code keepLast} kept) and, when {@code knnTrain} is not null, a k-NN monitor every
+     * {@code knnEvery} epochs.
+     */
+    public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
+                                              ImageSource knnTest, int knnEvery) {
+        List<MugsListener> l = new ArrayList<>();
+        l.add(progress(logEvery));
+        l.add(metrics(outputDir.resolve("metrics.jsonl")));
+        if (knnTrain != null) {
+            l.add(knn(knnTrain, knnTest, knnEvery, outputDir.resolve("metrics.jsonl")));
+        }
+        l.add(checkpoints(outputDir, keepLast));
+        return l;
+    }
+
+    /** Logs loss, learning rate, images/s and ETA every {@code every} steps. */
+    public static MugsListener progress(int every) {
+        return new MugsListener() {
+            private long start = System.nanoTime();
+            private long startIteration = -1;
+
+            @Override
+            public void onStep(MugsTrainer t, StepResult r) {
+                if (startIteration < 0) {
+                    startIteration = r.iteration();
+                    start = System.nanoTime();
+                    return;
+                }
+                if ((r.iteration() + 1) % every != 0) {
+                    return;
+                }
+                double sec = (System.nanoTime() - start) / 1e9;
+                long done = r.iteration() - startIteration;
+                double perStep = sec / done;
+                long total = (long) t.config().epochs() * t.itersPerEpoch();
+                double eta = perStep * (total - r.iteration() - 1);
+                LOG.info(String.format("epoch %d step %d/%d  loss %.4f %s  lr %.2e  %.1f images/s  ETA %s", r.epoch(),
+                        r.iteration() + 1, total, r.loss(), components(r), r.lr(),
+                        t.config().batchSize() / perStep, duration(eta)));
+            }
+        };
+    }
+
+    private static String components(StepResult r) {
+        StringBuilder sb = new StringBuilder("(");
+        r.losses().forEach((k, v) -> {
+            if (!k.equals(MugsModel.LOSS)) {
+                sb.append(sb.length() > 1 ? " " : "").append(k.replace("loss_", "")).append(' ')
+                        .append(String.format("%.3f", v));
+            }
+        });
+        return sb.append(')').toString();
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s / 60 % 60) : String.format("%dm%02ds", s / 60, s % 60);
+    }
+
+    /** Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS. */
+    public static MugsListener metrics(Path file) {
+        return new MugsListener() {
+            @Override
+            public void onStep(MugsTrainer t, StepResult r) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("iteration", r.iteration());
+                m.put("epoch", r.epoch());
+                m.putAll(r.losses());
+                m.put("lr", r.lr());
+                m.put("wd", r.weightDecay());
+                m.put("momentum", r.momentum());
+                m.put("teacher_temp", r.teacherTemp());
+                m.put("weak_fraction", r.weakFraction());
+                m.put("clipped", r.clipped());
+                double ms = r.millis().values().stream().mapToDouble(Double::doubleValue).sum();
+                m.put("images_per_s", t.config().batchSize() / (ms / 1e3));
+                m.put("step_ms", r.millis());
+                m.put("rss_bytes", rssBytes());
+                append(file, m);
+            }
+        };
+    }
+
+    static void append(Path file, Map<String, Object> record) {
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            try (BufferedWriter w = Files.newBufferedWriter(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+                w.write(JSON.writeValueAsString(record));
+                w.newLine();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write metrics to " + file, e);
+        }
+    }
+
+    /** Resident set size of this process from /proc, or -1 where unavailable. */
+    public static long rssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /** Saves a checkpoint after every epoch, keeping the newest {@code keepLast}. */
+    public static MugsListener checkpoints(Path dir, int keepLast) {
+        return new MugsListener() {
+            @Override
+            public void onEpochEnd(MugsTrainer t, int epoch) {
+                try {
+                    Path f = Checkpoints.save(dir, t, keepLast);
+                    LOG.info("checkpoint {}", f);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot write a checkpoint to " + dir, e);
+                }
+            }
+        };
+    }
+
+    /** Weighted 20-NN (T = 0.07) top-1 of the teacher's CLS every {@code every} epochs, logged and appended to the metrics. */
+    public static MugsListener knn(ImageSource train, ImageSource test, int every, Path metricsFile) {
+        return new MugsListener() {
+            @Override
+            public void onEpochEnd(MugsTrainer t, int epoch) {
+                if ((epoch + 1) % every != 0 && epoch + 1 != t.config().epochs()) {
+                    return;
+                }
+                double acc = knnAccuracy(t, train, test);
+                LOG.info(String.format("epoch %d: k-NN top-1 %.2f %% (k 20, T 0.07, %d train / %d test images)", epoch,
+                        100 * acc, train.size(), test.size()));
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("iteration", t.iteration() - 1);
+                m.put("epoch", epoch);
+                m.put("knn_top1", acc);
+                append(metricsFile, m);
+            }
+        };
+    }
+
+    /** k-NN top-1 of the trainer's teacher CLS features: train set as memory, test set as queries. */
+    public static double knnAccuracy(MugsTrainer t, ImageSource train, ImageSource test) {
+        try {
+            var sd = t.model().teacher();
+            INDArray tr = KnnEvaluator.features(sd, MugsModel.GLOBAL, MugsModel.TEACHER_CLS, train, t.config().crops(),
+                    256);
+            INDArray te = KnnEvaluator.features(sd, MugsModel.GLOBAL, MugsModel.TEACHER_CLS, test, t.config().crops(),
+                    256);
+            int classes = Math.max(1, train.classNames().size());
+            return KnnEvaluator.accuracy(tr, KnnEvaluator.labels(train), te, KnnEvaluator.labels(test), 20, 0.07,
+                    classes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

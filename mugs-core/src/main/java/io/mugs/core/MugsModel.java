@@ -1,0 +1,241 @@
+package io.mugs.core;
+
+import io.mugs.losses.GroupHead;
+import io.mugs.losses.GroupLoss;
+import io.mugs.losses.InfoNceLoss;
+import io.mugs.losses.LocalGroupAggregator;
+import io.mugs.losses.MultiCropPairing;
+import io.mugs.losses.NeighbourLookup;
+import io.mugs.losses.ProjectionHead;
+import io.mugs.vit.DropPath;
+import io.mugs.vit.VisionTransformer;
+import io.mugs.vit.VitOutputs;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The student and teacher graphs of Mugs (reference §2.2), built from the public pieces.
+ * <pre>
+ * student (drop-path):  global [2B,C,G,G], local [N*B,C,L,L]  -> backbone (one pass per resolution)
+ *   cls [V*B, D] -> instance head (projector + predictor)        -> InfoNCE vs inst_keys, inst_queue
+ *   tokenMean -> top-k from the student memory -> aggregator -> local-group head -> InfoNCE vs lg_keys, lg_queue
+ *   cls -> group head -> logits                                  -> cross-entropy vs group_targets
+ *   loss = LossWeights.combine(...)
+ * teacher (no drop-path, no predictors): global [2B] -> inst_target, lg_target, group_logits, patch_mean
+ * </pre>
+ * Variable names are the official state-dict names ({@code backbone.blocks.0.attn.qkv.weight},
+ * {@code instance_head.projector.0.weight}, ...). The teacher starts as a copy of the student.
+ */
+public final class MugsModel {
+
+    /** Placeholder names shared by both graphs. */
+    public static final String GLOBAL = "global";
+    public static final String LOCAL = "local";
+    public static final String INST_KEYS = "inst_keys";
+    public static final String INST_QUEUE = "inst_queue";
+    public static final String LG_KEYS = "lg_keys";
+    public static final String LG_QUEUE = "lg_queue";
+    public static final String MEMORY = "memory";
+    public static final String MEMORY_NORMALISED = "memory_normalised";
+    public static final String GROUP_TARGETS = "group_targets";
+
+    /** Output names. */
+    public static final String LOSS = "loss";
+    public static final String LOSS_INSTANCE = "loss_instance";
+    public static final String LOSS_LOCAL_GROUP = "loss_local_group";
+    public static final String LOSS_GROUP = "loss_group";
+    public static final String INST_TARGET = "inst_target";
+    public static final String LG_TARGET = "lg_target";
+    public static final String GROUP_LOGITS = "group_logits";
+    public static final String PATCH_MEAN = "patch_mean";
+    /** Final-LN CLS of the teacher's global tower (the k-NN feature). */
+    public static final String TEACHER_CLS = "teacher_cls";
+
+    private final MugsConfig config;
+    private final SameDiff student = SameDiff.create();
+    private final SameDiff teacher = SameDiff.create();
+    private final VisionTransformer studentBackbone;
+    private final VisionTransformer teacherBackbone;
+    private final List<DropPath.Slot> globalDropPath;
+    private final List<DropPath.Slot> localDropPath;
+    private final int globalTokens;
+    private final int localTokens;
+    private final List<String> lastLayer = new ArrayList<>();
+    private final List<String> lossOutputs = new ArrayList<>();
+
+    public MugsModel(MugsConfig config) {
+        this.config = config;
+        DataType f = DataType.FLOAT;
+        long seed = config.seed();
+        var crops = config.crops();
+        int g = crops.globalSize();
+        int l = crops.localSize();
+        int c = config.vit().inChannels();
+        MultiCropPairing pairing = new MultiCropPairing(config.studentViews(), config.pairing());
+
+        // Student.
+        studentBackbone = new VisionTransformer(student, "backbone.", config.vit(), f, seed);
+        SDVariable global = student.placeHolder(GLOBAL, f, -1, c, g, g);
+        VitOutputs sg = studentBackbone.apply(global, g, g, VisionTransformer.Mode.TRAINING, "global");
+        globalDropPath = sg.dropPath();
+        globalTokens = sg.tokensPerImage();
+        SDVariable cls = sg.cls();
+        SDVariable tokenMean = sg.tokenMean();
+        if (crops.localCrops() > 0) {
+            SDVariable local = student.placeHolder(LOCAL, f, -1, c, l, l);
+            VitOutputs sl = studentBackbone.apply(local, l, l, VisionTransformer.Mode.TRAINING, "local");
+            localDropPath = sl.dropPath();
+            localTokens = sl.tokensPerImage();
+            cls = student.concat(0, cls, sl.cls());
+            tokenMean = student.concat(0, tokenMean, sl.tokenMean());
+        } else {
+            localDropPath = List.of();
+            localTokens = 0;
+        }
+        student.identity(PATCH_MEAN, sg.patchMean());
+        var weights = config.lossWeights();
+        SDVariable instLoss = null;
+        SDVariable lgLoss = null;
+        SDVariable groupLoss = null;
+        if (weights.instanceEnabled()) {
+            ProjectionHead head = instanceHead(student, "instance_head.", config.predictorHidden(), seed + 1);
+            instLoss = InfoNceLoss.build(student, head.studentPrediction(cls),
+                    student.placeHolder(INST_KEYS, f, -1, config.instanceOut()),
+                    student.placeHolder(INST_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
+                    config.instanceTemp());
+            lossOutputs.add(student.identity(LOSS_INSTANCE, instLoss).name());
+        }
+        if (weights.localGroupEnabled()) {
+            SDVariable y = aggregate(student, studentBackbone, tokenMean, seed + 2);
+            ProjectionHead head = instanceHead(student, "local_group_head.", config.predictorHidden(), seed + 3);
+            lgLoss = InfoNceLoss.build(student, head.studentPrediction(y),
+                    student.placeHolder(LG_KEYS, f, -1, config.instanceOut()),
+                    student.placeHolder(LG_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
+                    config.localGroupTemp());
+            lossOutputs.add(student.identity(LOSS_LOCAL_GROUP, lgLoss).name());
+        }
+        if (weights.groupEnabled()) {
+            GroupHead head = groupHead(student, seed + 4);
+            lastLayer.addAll(head.lastLayerParameterNames());
+            groupLoss = GroupLoss.build(student, head.logits(cls),
+                    student.placeHolder(GROUP_TARGETS, f, -1, config.prototypes()), pairing, config.studentTemp());
+            lossOutputs.add(student.identity(LOSS_GROUP, groupLoss).name());
+        }
+        SDVariable loss = student.identity(LOSS, weights.combine(instLoss, lgLoss, groupLoss));
+        student.setLossVariables(loss);
+        lossOutputs.add(0, LOSS);
+
+        // Teacher: same names, no drop-path, no predictors; weights copied from the student.
+        teacherBackbone = new VisionTransformer(teacher, "backbone.",
+                config.vit().toBuilder().dropPathRate(0).build(), f, seed);
+        SDVariable tGlobal = teacher.placeHolder(GLOBAL, f, -1, c, g, g);
+        VitOutputs tg = teacherBackbone.apply(tGlobal, g, g, VisionTransformer.Mode.INFERENCE, "global");
+        teacher.identity(PATCH_MEAN, tg.patchMean());
+        teacher.identity(TEACHER_CLS, tg.cls());
+        if (weights.instanceEnabled()) {
+            teacher.identity(INST_TARGET, instanceHead(teacher, "instance_head.", 0, seed + 1).teacherTarget(tg.cls()));
+        }
+        if (weights.localGroupEnabled()) {
+            SDVariable y = aggregate(teacher, teacherBackbone, tg.tokenMean(), seed + 2);
+            teacher.identity(LG_TARGET, instanceHead(teacher, "local_group_head.", 0, seed + 3).teacherTarget(y));
+        }
+        if (weights.groupEnabled()) {
+            teacher.identity(GROUP_LOGITS, groupHead(teacher, seed + 4).logits(tg.cls()));
+        }
+        Map<String, INDArray> s = studentParameters();
+        teacherParameters().forEach((name, arr) -> arr.assign(s.get(name)));
+    }
+
+    private ProjectionHead instanceHead(SameDiff sd, String prefix, int predictorHidden, long seed) {
+        return new ProjectionHead(sd, prefix, config.vit().embedDim(), config.instanceHidden(), config.instanceOut(),
+                predictorHidden, config.useBnInHead(), DataType.FLOAT, seed);
+    }
+
+    private GroupHead groupHead(SameDiff sd, long seed) {
+        return new GroupHead(sd, "group_head.", config.vit().embedDim(), config.groupHidden(),
+                config.groupBottleneck(), config.prototypes(), config.normLastLayer(), config.useBnInHead(),
+                DataType.FLOAT, seed);
+    }
+
+    private SDVariable aggregate(SameDiff sd, VisionTransformer backbone, SDVariable query, long seed) {
+        int d = config.vit().embedDim();
+        LocalGroupAggregator agg = new LocalGroupAggregator(sd, "backbone.", backbone, config.aggregatorDepth(),
+                DataType.FLOAT, seed);
+        SDVariable neighbours = NeighbourLookup.neighbours(sd, query, sd.placeHolder(MEMORY_NORMALISED,
+                DataType.FLOAT, -1, d), sd.placeHolder(MEMORY, DataType.FLOAT, -1, d), config.neighbours());
+        return agg.apply(query, neighbours, config.neighbours(), backbone);
+    }
+
+    private static Map<String, INDArray> parameters(SameDiff sd) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        for (SDVariable v : sd.variables()) {
+            if (v.getVariableType() == VariableType.VARIABLE) {
+                out.put(v.name(), v.getArr());
+            }
+        }
+        return out;
+    }
+
+    /** Student variables (live arrays), in creation order. */
+    public Map<String, INDArray> studentParameters() {
+        return parameters(student);
+    }
+
+    /** Teacher variables (live arrays): the student's minus the predictors. */
+    public Map<String, INDArray> teacherParameters() {
+        return parameters(teacher);
+    }
+
+    public SameDiff student() {
+        return student;
+    }
+
+    public SameDiff teacher() {
+        return teacher;
+    }
+
+    public MugsConfig config() {
+        return config;
+    }
+
+    public VisionTransformer studentBackbone() {
+        return studentBackbone;
+    }
+
+    public VisionTransformer teacherBackbone() {
+        return teacherBackbone;
+    }
+
+    /** Names of the group head's prototype variables (frozen during the first epochs). */
+    public List<String> lastLayerParameters() {
+        return lastLayer;
+    }
+
+    /** {@code loss} first, then the enabled components. */
+    public List<String> lossOutputs() {
+        return lossOutputs;
+    }
+
+    public List<DropPath.Slot> globalDropPath() {
+        return globalDropPath;
+    }
+
+    public List<DropPath.Slot> localDropPath() {
+        return localDropPath;
+    }
+
+    public int globalTokens() {
+        return globalTokens;
+    }
+
+    public int localTokens() {
+        return localTokens;
+    }
+}

@@ -1,0 +1,29 @@
+package io.mugs.core;
+
+import io.mugs.data.IdxImageSource;
+import io.mugs.data.MultiCropAugmentation;
+import io.mugs.data.MultiCropConfig;
+import io.mugs.data.MultiCropLoader;
+
+/** A CI-sized configuration (dim 32, depth 2, batch 8) and loader on the bundled test images. */
+final class Tiny {
+
+    private Tiny() {
+    }
+
+    static MugsConfig config() {
+        MugsConfig fm = MugsConfig.fashionMnistTiny();
+        return fm.toBuilder()
+                .vit(fm.vit().toBuilder().embedDim(32).depth(2).numHeads(2).patchSize(7).dropPathRate(0.1).build())
+                .crops(MultiCropConfig.builder().channels(1).globalSize(28).localSize(14).localCrops(2).mean(0.286)
+                        .std(0.353).build())
+                .instanceHidden(32).instanceOut(16).predictorHidden(32).groupHidden(32).groupBottleneck(16)
+                .prototypes(64).queueSize(64).memorySize(64).neighbours(4).batchSize(8).epochs(2).warmupEpochs(0)
+                .workers(1).build();
+    }
+
+    static MultiCropLoader loader(MugsConfig cfg) {
+        return new MultiCropLoader(IdxImageSource.bundledFashionMnist(false), new MultiCropAugmentation(cfg.crops()),
+                cfg.batchSize(), 1, 1, cfg.seed());
+    }
+}
