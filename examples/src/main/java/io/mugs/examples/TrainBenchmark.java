@@ -1,0 +1,121 @@
+package io.mugs.examples;
+
+import io.mugs.core.MugsConfig;
+import io.mugs.core.MugsTrainer;
+import io.mugs.core.StepResult;
+import io.mugs.data.IdxImageSource;
+import io.mugs.data.Image;
+import io.mugs.data.ImageSource;
+import io.mugs.data.MultiCropAugmentation;
+import io.mugs.data.MultiCropBatch;
+import io.mugs.data.MultiCropLoader;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * Times the full Mugs training step: images/s, the breakdown (data wait, teacher forward, student forward+backward
+ * with the losses, optimiser update, EMA, queue/memory/centre state), GFLOP/s of the backbone work and peak RSS.
+ *
+ * <pre>
+ * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark -Dexec.args="--preset fm"
+ * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark \
+ *     -Dexec.args="--preset vit_small --batch 8 --steps 3"
+ * </pre>
+ */
+public final class TrainBenchmark {
+
+    private static final String USAGE = """
+            TrainBenchmark: full training-step throughput and breakdown.
+              --preset P   fm (fashionMnistTiny on the bundled data; default) or vit_small (official ViT-S/16 recipe,
+                           224/96 px, 10 locals, on synthetic RGB images)
+              --batch B    images per step (default: 64 for fm, 8 for vit_small)
+              --steps N    timed steps after 2 warm-up steps (default 10 for fm, 3 for vit_small)
+              --profile    also print the student graph's wall time per op type over one step
+            """;
+
+    private TrainBenchmark() {
+    }
+
+    public static void main(String[] argv) {
+        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile"), USAGE);
+        boolean fm = a.get("preset", "fm").equals("fm");
+        MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
+        MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? 64 : 8)).build();
+        int steps = a.getInt("steps", fm ? 10 : 3);
+        ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 2));
+        try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(cfg.crops()),
+                cfg.batchSize(), cfg.workers(), 2 * cfg.workers(), 1)) {
+            MugsTrainer trainer = new MugsTrainer(cfg, loader.stepsPerEpoch());
+            Iterator<MultiCropBatch> it = loader.epoch(0).iterator();
+            for (int i = 0; i < 2; i++) {
+                trainer.step(it.next());
+                System.gc();
+            }
+            Map<String, Double> total = new LinkedHashMap<>();
+            total.put("data", 0.0);
+            long start = System.nanoTime();
+            for (int i = 0; i < steps; i++) {
+                long w = System.nanoTime();
+                MultiCropBatch b = it.next();
+                total.merge("data", (System.nanoTime() - w) / 1e6, Double::sum);
+                StepResult r = trainer.step(b);
+                r.millis().forEach((k, v) -> total.merge(k, v, Double::sum));
+                long g = System.nanoTime();
+                System.gc();
+                total.merge("gc", (System.nanoTime() - g) / 1e6, Double::sum);
+            }
+            double sec = (System.nanoTime() - start) / 1e9;
+            int n = cfg.batchSize();
+            double flops = 3 * (2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize())
+                    + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
+                    + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
+            System.out.printf("%s, batch %d (%d student views), %s%n", fm ? "fashionMnistTiny" : "vit_small", n,
+                    cfg.studentViews(), io.mugs.vit.Backend.describe());
+            System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
+                    + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
+            total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,
+                    100 * v / 1e3 / sec));
+            System.out.printf("peak RSS: %.2f GB%n", VitBenchmark.peakRssBytes() / 1e9);
+            if (a.get("profile", null) != null && it.hasNext()) {
+                OpProfile profile = new OpProfile();
+                trainer.model().student().addListeners(profile);
+                trainer.step(it.next());
+                System.out.print("student " + profile.report(20));
+            }
+        }
+    }
+
+    /** Random-texture RGB images of 256 x 256, enough for the benchmark's batches. */
+    private static ImageSource synthetic(int count) {
+        return new ImageSource() {
+            public int size() {
+                return count;
+            }
+
+            public Image load(int index) {
+                SplittableRandom r = new SplittableRandom(index);
+                Image img = new Image(3, 256, 256);
+                for (int i = 0; i < img.data().length; i++) {
+                    img.data()[i] = r.nextInt(256);
+                }
+                return img;
+            }
+
+            public int label(int index) {
+                return -1;
+            }
+
+            public List<String> classNames() {
+                return List.of();
+            }
+
+            public String describe(int index) {
+                return "synthetic #" + index;
+            }
+        };
+    }
+}
