@@ -19,8 +19,13 @@ class LossesTest {
 
     private static final DataType D = DataType.DOUBLE;
 
-    /** The reference's InfoNCE, literally: per pair a [B, K+1] logit matrix, CE with label 0, 1/2(large + small). */
-    private static double officialInfoNce(double[][] q, double[][] z, double[][] queue, int views, int b, double tau) {
+    /** A per-pair loss l(t, s) of the reference. */
+    private interface PairLoss {
+        double of(int t, int s);
+    }
+
+    /** The reference's averaging, literally: skip s == t, 1/2 (mean over global pairs + mean over local pairs). */
+    private static double officialAverage(int views, PairLoss pair) {
         double large = 0;
         double small = 0;
         int nLarge = 0;
@@ -30,21 +35,11 @@ class LossesTest {
                 if (s == t) {
                     continue;
                 }
-                double pair = 0;
-                for (int n = 0; n < b; n++) {
-                    double[] qs = q[s * b + n];
-                    double[] logits = new double[queue.length + 1];
-                    logits[0] = Plain.dot(qs, z[t * b + n]) / tau;
-                    for (int k = 0; k < queue.length; k++) {
-                        logits[k + 1] = Plain.dot(qs, queue[k]) / tau;
-                    }
-                    pair += -Plain.logSoftmax(logits)[0] / b;
-                }
                 if (s < 2) {
-                    large += pair;
+                    large += pair.of(t, s);
                     nLarge++;
                 } else {
-                    small += pair;
+                    small += pair.of(t, s);
                     nSmall++;
                 }
             }
@@ -52,37 +47,37 @@ class LossesTest {
         return nSmall == 0 ? large / nLarge : 0.5 * (large / nLarge + small / nSmall);
     }
 
-    /** The reference's DINO loss, literally, pair by pair. */
+    /** The reference's InfoNCE pair loss: a [B, K+1] logit matrix, cross-entropy with label 0. */
+    private static double officialInfoNce(double[][] q, double[][] z, double[][] queue, int views, int b, double tau) {
+        return officialAverage(views, (t, s) -> {
+            double pair = 0;
+            for (int n = 0; n < b; n++) {
+                double[] qs = q[s * b + n];
+                double[] logits = new double[queue.length + 1];
+                logits[0] = Plain.dot(qs, z[t * b + n]) / tau;
+                for (int k = 0; k < queue.length; k++) {
+                    logits[k + 1] = Plain.dot(qs, queue[k]) / tau;
+                }
+                pair += -Plain.logSoftmax(logits)[0] / b;
+            }
+            return pair;
+        });
+    }
+
+    /** The reference's DINO pair loss. */
     private static double officialGroupLoss(double[][] studentLogits, double[][] teacherProbs, int views, int b,
                                             double tauS) {
-        double large = 0;
-        double small = 0;
-        int nLarge = 0;
-        int nSmall = 0;
-        for (int t = 0; t < 2; t++) {
-            for (int s = 0; s < views; s++) {
-                if (s == t) {
-                    continue;
+        return officialAverage(views, (t, s) -> {
+            double pair = 0;
+            for (int n = 0; n < b; n++) {
+                double[] scaled = studentLogits[s * b + n].clone();
+                for (int j = 0; j < scaled.length; j++) {
+                    scaled[j] /= tauS;
                 }
-                double pair = 0;
-                for (int n = 0; n < b; n++) {
-                    double[] scaled = studentLogits[s * b + n].clone();
-                    for (int j = 0; j < scaled.length; j++) {
-                        scaled[j] /= tauS;
-                    }
-                    double[] ls = Plain.logSoftmax(scaled);
-                    pair += -Plain.dot(teacherProbs[t * b + n], ls) / b;
-                }
-                if (s < 2) {
-                    large += pair;
-                    nLarge++;
-                } else {
-                    small += pair;
-                    nSmall++;
-                }
+                pair += -Plain.dot(teacherProbs[t * b + n], Plain.logSoftmax(scaled)) / b;
             }
-        }
-        return nSmall == 0 ? large / nLarge : 0.5 * (large / nLarge + small / nSmall);
+            return pair;
+        });
     }
 
     @Test

@@ -48,17 +48,9 @@ public final class Initializers {
         return Nd4j.create(values, shape, type);
     }
 
-    /** One N(0, 1) draw (Marsaglia polar method; deterministic for a given stream). */
+    /** One N(0, 1) draw ({@code RandomGenerator.nextGaussian}, deterministic for a given stream). */
     public static double gaussian(SplittableRandom rng) {
-        double u;
-        double v;
-        double s;
-        do {
-            u = 2 * rng.nextDouble() - 1;
-            v = 2 * rng.nextDouble() - 1;
-            s = u * u + v * v;
-        } while (s >= 1 || s == 0);
-        return u * Math.sqrt(-2 * Math.log(s) / s);
+        return rng.nextGaussian();
     }
 
     private static long length(long[] shape) {

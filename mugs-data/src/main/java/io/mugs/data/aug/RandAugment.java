@@ -59,7 +59,7 @@ public final class RandAugment {
             }
             double m = magnitude;
             if (magnitudeStd > 0) {
-                m = m + magnitudeStd * Gaussian.next(rng);
+                m = m + magnitudeStd * rng.nextGaussian();
             }
             m = Math.min(10, Math.max(0, m));
             out = apply(ops[i], out, m, rng);

@@ -37,7 +37,7 @@ public record RandomErasing(double probability) {
                 for (int c = 0; c < channels; c++) {
                     for (int y = top; y < top + h; y++) {
                         for (int x = left; x < left + w; x++) {
-                            data[(c * height + y) * width + x] = (float) Gaussian.next(rng);
+                            data[(c * height + y) * width + x] = (float) rng.nextGaussian();
                         }
                     }
                 }
