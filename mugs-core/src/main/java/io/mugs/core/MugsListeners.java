@@ -42,10 +42,10 @@ public final class MugsListeners {
         List<MugsListener> l = new ArrayList<>();
         l.add(progress(logEvery));
         l.add(metrics(outputDir.resolve("metrics.jsonl")));
+        l.add(checkpoints(outputDir, keepLast));   // before the monitor: a failing monitor never costs a checkpoint
         if (knnTrain != null) {
             l.add(knn(knnTrain, knnTest, knnEvery, outputDir.resolve("metrics.jsonl")));
         }
-        l.add(checkpoints(outputDir, keepLast));
         return l;
     }
 
