@@ -1,0 +1,96 @@
+package io.mugs.eval;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+
+/**
+ * Training curves from a run's {@code metrics.jsonl} (written by the trainer's metrics listener), drawn with
+ * XChart: losses, learning rate and k-NN accuracy against the iteration, one PNG each.
+ *
+ * <pre>{@code
+ * List<Path> pngs = TrainingCurves.write(Path.of("runs/fm/metrics.jsonl"), Path.of("runs/fm/curves"));
+ * }</pre>
+ */
+public final class TrainingCurves {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TrainingCurves() {
+    }
+
+    /** Series name -> (iteration, value) points, for every numeric field of the log. */
+    public static Map<String, List<double[]>> read(Path metrics) throws IOException {
+        if (!Files.isRegularFile(metrics)) {
+            throw new IOException("no metrics log at " + metrics + ": pass the metrics.jsonl of a training run");
+        }
+        Map<String, List<double[]>> series = new LinkedHashMap<>();
+        int lineNo = 0;
+        for (String line : Files.readAllLines(metrics)) {
+            lineNo++;
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode n;
+            try {
+                n = JSON.readTree(line);
+            } catch (IOException e) {
+                throw new IOException(metrics + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
+            }
+            double it = n.path("iteration").asDouble();
+            n.fields().forEachRemaining(f -> {
+                if (f.getValue().isNumber() && !f.getKey().equals("iteration")) {
+                    series.computeIfAbsent(f.getKey(), k -> new ArrayList<>())
+                            .add(new double[] {it, f.getValue().asDouble()});
+                }
+            });
+        }
+        if (series.isEmpty()) {
+            throw new IOException(metrics + " holds no metrics");
+        }
+        return series;
+    }
+
+    /** Writes losses.png, lr.png and (when logged) knn.png into {@code outDir}; returns the files written. */
+    public static List<Path> write(Path metrics, Path outDir) throws IOException {
+        Map<String, List<double[]>> s = read(metrics);
+        Files.createDirectories(outDir);
+        List<Path> written = new ArrayList<>();
+        List<String> losses = s.keySet().stream().filter(k -> k.startsWith("loss")).toList();
+        if (!losses.isEmpty()) {
+            written.add(chart(outDir.resolve("losses.png"), "Losses", "loss", s, losses));
+        }
+        if (s.containsKey("lr")) {
+            written.add(chart(outDir.resolve("lr.png"), "Learning rate", "lr", s, List.of("lr")));
+        }
+        if (s.containsKey("knn_top1")) {
+            written.add(chart(outDir.resolve("knn.png"), "k-NN top-1", "accuracy", s, List.of("knn_top1")));
+        }
+        return written;
+    }
+
+    private static Path chart(Path file, String title, String yTitle, Map<String, List<double[]>> s,
+                              List<String> names) throws IOException {
+        XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("iteration")
+                .yAxisTitle(yTitle).build();
+        chart.getStyler().setMarkerSize(names.contains("knn_top1") ? 6 : 0);
+        for (String name : names) {
+            List<double[]> pts = s.get(name);
+            double[] x = pts.stream().mapToDouble(p -> p[0]).toArray();
+            double[] y = pts.stream().mapToDouble(p -> p[1]).toArray();
+            chart.addSeries(name, x, y).setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return file;
+    }
+}

@@ -1,0 +1,102 @@
+package io.mugs.eval;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mugs.data.Image;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+class PicturesTest {
+
+    private static int distinctColours(BufferedImage img) {
+        Set<Integer> c = new HashSet<>();
+        for (int y = 0; y < img.getHeight(); y += 3) {
+            for (int x = 0; x < img.getWidth(); x += 3) {
+                c.add(img.getRGB(x, y));
+            }
+        }
+        return c.size();
+    }
+
+    @Test
+    void topMassKeepsTheSmallestSetHoldingTheFraction() {
+        assertArrayEquals(new boolean[] {true, true, false, false},
+                AttentionMaps.topMass(new double[] {0.5, 0.3, 0.1, 0.1}, 0.6));
+        assertArrayEquals(new boolean[] {false, true, false, false},
+                AttentionMaps.topMass(new double[] {0.2, 0.7, 0.05, 0.05}, 0.6));
+    }
+
+    @Test
+    void attentionGridHasOneRowPerImageAndShowsThePeak(@TempDir Path dir) throws IOException {
+        int grid = 4;
+        int t = grid * grid + 1;
+        INDArray attn = Nd4j.zeros(DataType.FLOAT, 2, 3, t, t).addi(0.01);
+        for (int h = 0; h < 3; h++) {
+            attn.putScalar(new long[] {0, h, 0, 1 + 5}, 1.0);      // image 0: patch (1, 1)
+            attn.putScalar(new long[] {1, h, 0, 1 + 14}, 1.0);     // image 1: patch (3, 2)
+        }
+        Image[] images = {ramp(), ramp()};
+        Path file = dir.resolve("attention.png");
+        AttentionMaps.write(file, images, attn, grid, 0.6, 2);
+        BufferedImage png = ImageIO.read(file.toFile());
+        assertEquals((3 + 2) * 32, png.getWidth());
+        assertEquals(2 * 32, png.getHeight());
+        assertTrue(distinctColours(png) > 20, "not a flat picture");
+        // Head 1 of image 0: the peak patch (row 1, col 1 -> pixels 8..15) is white-hot, another patch dark.
+        assertEquals(0xffffff, png.getRGB(32 + 12, 12) & 0xffffff);
+        assertTrue((png.getRGB(32 + 28, 28) & 0xff0000) >> 16 < 40);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> AttentionMaps.render(images, attn, 5, 0.6, 1));
+        assertTrue(e.getMessage().contains("T = 26"), e.getMessage());
+    }
+
+    private static Image ramp() {
+        Image img = new Image(1, 16, 16);
+        for (int i = 0; i < 256; i++) {
+            img.data()[i] = i;
+        }
+        return img;
+    }
+
+    @Test
+    void curvesFromAMetricsLog(@TempDir Path dir) throws IOException {
+        Path log = dir.resolve("metrics.jsonl");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 30; i++) {
+            sb.append(String.format("{\"iteration\":%d,\"epoch\":%d,\"loss\":%.3f,\"loss_group\":%.3f,\"lr\":%.5f}%n",
+                    i, i / 10, 5 - i * 0.1, 4 - i * 0.05, i * 1e-4));
+            if (i % 10 == 9) {
+                sb.append(String.format("{\"iteration\":%d,\"epoch\":%d,\"knn_top1\":%.2f}%n", i, i / 10, 0.5 + i / 100.0));
+            }
+        }
+        Files.writeString(log, sb);
+        List<Path> pngs = TrainingCurves.write(log, dir.resolve("curves"));
+        assertEquals(3, pngs.size());
+        for (Path p : pngs) {
+            BufferedImage img = ImageIO.read(p.toFile());
+            assertEquals(800, img.getWidth());
+            assertEquals(500, img.getHeight());
+            assertTrue(distinctColours(img) > 5, p + " is not blank");
+        }
+        assertEquals(3, TrainingCurves.read(log).get("knn_top1").size());
+        var missing = assertThrows(IOException.class, () -> TrainingCurves.read(dir.resolve("nope.jsonl")));
+        assertTrue(missing.getMessage().contains("no metrics log"), missing.getMessage());
+        Files.writeString(dir.resolve("bad.jsonl"), "{\"iteration\": 1}\nnot json\n");
+        var bad = assertThrows(IOException.class, () -> TrainingCurves.read(dir.resolve("bad.jsonl")));
+        assertTrue(bad.getMessage().contains("line 2"), bad.getMessage());
+    }
+}
