@@ -1,0 +1,219 @@
+package io.mugs.eval;
+
+import io.mugs.data.IdxImageSource;
+import io.mugs.data.Image;
+import io.mugs.data.ImageFolderSource;
+import io.mugs.data.ImageSource;
+import io.mugs.data.EvalPreprocessing;
+import io.mugs.vit.VisionTransformer;
+import io.mugs.vit.VitOutputs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Command line of the evaluation tools.
+ * <pre>
+ * mugs knn       --model CKPT --train DATA --test DATA [--k 10,20,100,200] [--temperature 0.07]
+ * mugs linear    --model CKPT --train DATA --test DATA [--lrs 0.001,0.01,0.1] [--epochs 100]
+ * mugs export    --model CKPT --data DATA --out FILE.npy|FILE.csv
+ * mugs attention --model CKPT --data DATA --out FILE.png [--images 4]
+ * mugs curves    --metrics RUN/metrics.jsonl --out DIR
+ * </pre>
+ * DATA is {@code fmnist-bundled:train|test}, {@code fmnist:DIR:train|test} or an image folder.
+ */
+public final class MugsCli {
+
+    static final String USAGE = """
+            usage: mugs <command> [options]
+              knn        weighted k-NN of frozen features     --model F --train DATA --test DATA [--k 10,20,100,200]
+                                                              [--temperature 0.07]
+              linear     linear probe with an lr sweep        --model F --train DATA --test DATA
+                                                              [--lrs 0.001,0.01,0.1] [--epochs 100] [--batch 256]
+              export     features + labels to .npy or .csv    --model F --data DATA --out FILE
+              attention  last-block attention grid (PNG)      --model F --data DATA --out FILE.png [--images 4]
+              curves     loss / lr / k-NN curves (PNG)        --metrics RUN/metrics.jsonl --out DIR
+            F is a checkpoint-*.safetensors of a training run (its teacher is used) or a backbone .safetensors.
+            DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or an image folder.
+            Features are the final-LN CLS token; --feature last4 or cls+mean selects the linear-probe variants.
+            """;
+
+    private MugsCli() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int code = run(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /** Runs a command; returns the process exit code (0 ok, 2 usage error, 1 failure). */
+    public static int run(String[] args) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+            System.out.print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        Map<String, String> o = new HashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            if (!args[i].startsWith("--") || i + 1 >= args.length) {
+                System.err.println("Error: options are --name value pairs; got '" + args[i] + "'\n\n" + USAGE);
+                return 2;
+            }
+            o.put(args[i].substring(2), args[++i]);
+        }
+        try {
+            switch (args[0]) {
+                case "knn" -> knn(o);
+                case "linear" -> linear(o);
+                case "export" -> export(o);
+                case "attention" -> attention(o);
+                case "curves" -> TrainingCurves.write(Path.of(need(o, "metrics")), Path.of(need(o, "out")))
+                        .forEach(p -> System.out.println("wrote " + p));
+                default -> {
+                    System.err.println("Error: unknown command '" + args[0] + "'\n\n" + USAGE);
+                    return 2;
+                }
+            }
+            return 0;
+        } catch (IllegalArgumentException e) {
+            System.err.println("Error: " + e.getMessage());
+            return 2;
+        } catch (Exception e) {
+            System.err.println("Error: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static String need(Map<String, String> o, String key) {
+        String v = o.get(key);
+        if (v == null) {
+            throw new IllegalArgumentException("missing --" + key + " (see mugs --help)");
+        }
+        return v;
+    }
+
+    /** Parses a DATA argument. */
+    static ImageSource data(String spec) throws java.io.IOException {
+        String[] p = spec.split(":");
+        if (p[0].equals("fmnist-bundled") && p.length == 2) {
+            return IdxImageSource.bundledFashionMnist(p[1].equals("train"));
+        }
+        if (p[0].equals("fmnist") && p.length == 3) {
+            return IdxImageSource.fashionMnist(Path.of(p[1]), p[2].equals("train"));
+        }
+        return ImageFolderSource.scan(Path.of(spec));
+    }
+
+    private static double[] mean(ImageSource s, VisionTransformer vit) {
+        return vit.config().inChannels() == 1 ? new double[] {0.2860} : new double[] {0.485, 0.456, 0.406};
+    }
+
+    private static double[] std(ImageSource s, VisionTransformer vit) {
+        return vit.config().inChannels() == 1 ? new double[] {0.3530} : new double[] {0.229, 0.224, 0.225};
+    }
+
+    private static FeatureExtractor extractor(VisionTransformer vit, Map<String, String> o) {
+        String f = o.getOrDefault("feature", "cls");
+        return switch (f) {
+            case "cls" -> new FeatureExtractor(vit, vit.config().imageSize(), FeatureExtractor.Kind.CLS, 1);
+            case "last4" -> new FeatureExtractor(vit, vit.config().imageSize(), FeatureExtractor.Kind.LAST_BLOCKS_CLS,
+                    Math.min(4, vit.config().depth()));
+            case "cls+mean" -> new FeatureExtractor(vit, vit.config().imageSize(),
+                    FeatureExtractor.Kind.CLS_AND_PATCH_MEAN, 1);
+            default -> throw new IllegalArgumentException("--feature must be cls, last4 or cls+mean, got " + f);
+        };
+    }
+
+    private static int[] labels(ImageSource s) {
+        int[] l = new int[s.size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = s.label(i);
+            if (l[i] < 0) {
+                throw new IllegalArgumentException(s.describe(i) + " has no class label; k-NN and linear probes need "
+                        + "labelled data (one sub-folder per class)");
+            }
+        }
+        return l;
+    }
+
+    private static void knn(Map<String, String> o) throws Exception {
+        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
+        ImageSource train = data(need(o, "train"));
+        ImageSource test = data(need(o, "test"));
+        FeatureExtractor fx = extractor(vit, o);
+        INDArray tr = fx.extract(train, mean(train, vit), std(train, vit), 256);
+        INDArray te = fx.extract(test, mean(test, vit), std(test, vit), 256);
+        int[] ks = Arrays.stream(o.getOrDefault("k", "10,20,100,200").split(",")).mapToInt(Integer::parseInt).toArray();
+        double t = Double.parseDouble(o.getOrDefault("temperature", "0.07"));
+        var acc = new KnnClassifier(tr, labels(train), train.classNames().size()).evaluate(te, labels(test), ks, t);
+        acc.forEach((k, a) -> System.out.printf("k=%d T=%.3f: top-1 %.2f %%, top-5 %.2f %%%n", k, t, 100 * a.top1(),
+                100 * a.top5()));
+    }
+
+    private static void linear(Map<String, String> o) throws Exception {
+        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
+        ImageSource train = data(need(o, "train"));
+        ImageSource test = data(need(o, "test"));
+        FeatureExtractor fx = extractor(vit, o);
+        INDArray tr = fx.extract(train, mean(train, vit), std(train, vit), 256);
+        INDArray te = fx.extract(test, mean(test, vit), std(test, vit), 256);
+        double[] lrs = Arrays.stream(o.getOrDefault("lrs", "0.001,0.01,0.1").split(","))
+                .mapToDouble(Double::parseDouble).toArray();
+        LinearProbe probe = new LinearProbe(Integer.parseInt(o.getOrDefault("epochs", "100")),
+                Integer.parseInt(o.getOrDefault("batch", "256")), 0, 0);
+        for (LinearProbe.Result r : probe.sweep(tr, labels(train), te, labels(test), train.classNames().size(), lrs)) {
+            System.out.printf("lr %.4g: top-1 %.2f %%, top-5 %.2f %%%n", r.lr(), 100 * r.top1(), 100 * r.top5());
+        }
+    }
+
+    private static void export(Map<String, String> o) throws Exception {
+        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
+        ImageSource src = data(need(o, "data"));
+        INDArray f = extractor(vit, o).extract(src, mean(src, vit), std(src, vit), 256);
+        int[] l = new int[src.size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = src.label(i);
+        }
+        Path out = Path.of(need(o, "out"));
+        if (out.toString().endsWith(".csv")) {
+            NpyFiles.writeCsv(out, f, l);
+        } else {
+            NpyFiles.writeFloat(out, f);
+            NpyFiles.writeInt(out.resolveSibling(out.getFileName().toString().replace(".npy", "") + "-labels.npy"), l);
+        }
+        System.out.println("wrote " + f.size(0) + " x " + f.size(1) + " features to " + out);
+    }
+
+    private static void attention(Map<String, String> o) throws Exception {
+        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
+        ImageSource src = data(need(o, "data"));
+        int n = Math.min(src.size(), Integer.parseInt(o.getOrDefault("images", "4")));
+        int size = vit.config().imageSize();
+        int c = vit.config().inChannels();
+        float[] d = new float[n * c * size * size];
+        Image[] shown = new Image[n];
+        for (int i = 0; i < n; i++) {
+            Image img = src.load(i);
+            EvalPreprocessing.apply(img, size, mean(src, vit), std(src, vit), d, i * c * size * size);
+            shown[i] = img.height() == size && img.width() == size ? img
+                    : io.mugs.data.aug.Resize.resize(img, size, size);
+        }
+        var sd = vit.sameDiff();
+        SDVariable x = sd.placeHolder("attention_input", DataType.FLOAT, -1, c, size, size);
+        VitOutputs out = vit.apply(x, size, size, VisionTransformer.Mode.INFERENCE, "attention");
+        INDArray attn = sd.output(Map.of("attention_input", Nd4j.create(d, new long[] {n, c, size, size},
+                DataType.FLOAT)), out.lastAttention().name()).get(out.lastAttention().name());
+        Path file = Path.of(need(o, "out"));
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        AttentionMaps.write(file, shown, attn, vit.config().gridSize(), 0.6, Math.max(1, 112 / size));
+        System.out.println("wrote " + file);
+    }
+}
