@@ -12,7 +12,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Pictures of the last block's self-attention (DINO Fig. 1 style): for each image a row with the image, then per
- * head the CLS-to-patch attention upsampled over the image as a heat map, then the thresholded overlay that keeps
+ * head the CLS-to-patch attention upsampled over the image as a heat map (stretched from its minimum to its
+ * maximum), then the thresholded overlay that keeps
  * the patches holding the top {@code massFraction} of the attention mass (DINO uses 0.6), averaged over heads.
  *
  * <pre>{@code
@@ -94,13 +95,15 @@ public final class AttentionMaps {
             for (int head = 0; head < heads; head++) {
                 double[] a = clsAttention(attention, b, head);
                 double max = Arrays.stream(a).max().orElse(1);
+                double min = Arrays.stream(a).min().orElse(0);
+                double range = max > min ? max - min : 1;
                 for (int j = 0; j < a.length; j++) {
                     mean[j] += a[j] / heads;
                 }
                 for (int y = 0; y < h; y++) {
                     for (int x = 0; x < w; x++) {
                         int patch = (y * grid / h) * grid + x * grid / w;
-                        out.setRGB((head + 1) * w + x, b * h + y, heat(a[patch] / max));
+                        out.setRGB((head + 1) * w + x, b * h + y, heat((a[patch] - min) / range));
                     }
                 }
             }
