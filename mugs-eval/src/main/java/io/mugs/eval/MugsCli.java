@@ -25,6 +25,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * mugs linear    --model CKPT --train DATA --test DATA [--lrs 0.001,0.01,0.1] [--epochs 100]
  * mugs export    --model CKPT --data DATA --out FILE.npy|FILE.csv
  * mugs attention --model CKPT --data DATA --out FILE.png [--images 4]
+ * mugs tsne      --model CKPT --data DATA --out FILE.png [--points 1000] [--perplexity 30]
  * mugs curves    --metrics RUN/metrics.jsonl --out DIR
  * </pre>
  * DATA is {@code fmnist-bundled:train|test}, {@code fmnist:DIR:train|test} or an image folder.
@@ -39,6 +40,8 @@ public final class MugsCli {
                                                               [--lrs 0.001,0.01,0.1] [--epochs 100] [--batch 256]
               export     features + labels to .npy or .csv    --model F --data DATA --out FILE
               attention  last-block attention grid (PNG)      --model F --data DATA --out FILE.png [--images 4]
+              tsne       t-SNE of features by class (PNG)     --model F --data DATA --out FILE.png [--points 1000]
+                                                              [--perplexity 30]
               curves     loss / lr / k-NN curves (PNG)        --metrics RUN/metrics.jsonl --out DIR
             F is a checkpoint-*.safetensors of a training run (its teacher is used) or a backbone .safetensors.
             DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or an image folder.
@@ -75,6 +78,7 @@ public final class MugsCli {
                 case "linear" -> linear(o);
                 case "export" -> export(o);
                 case "attention" -> attention(o);
+                case "tsne" -> tsne(o);
                 case "curves" -> TrainingCurves.write(Path.of(need(o, "metrics")), Path.of(need(o, "out")))
                         .forEach(p -> System.out.println("wrote " + p));
                 default -> {
@@ -190,6 +194,23 @@ public final class MugsCli {
             NpyFiles.writeInt(out.resolveSibling(out.getFileName().toString().replace(".npy", "") + "-labels.npy"), l);
         }
         System.out.println("wrote " + f.size(0) + " x " + f.size(1) + " features to " + out);
+    }
+
+    private static void tsne(Map<String, String> o) throws Exception {
+        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
+        ImageSource src = data(need(o, "data"));
+        INDArray f = extractor(vit, o).extract(src, mean(src, vit), std(src, vit), 256);
+        int n = Math.min(src.size(), Integer.parseInt(o.getOrDefault("points", "1000")));
+        double[][] x = new double[n][];
+        int[] l = new int[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = f.getRow(i).toDoubleVector();
+            l[i] = Math.max(0, src.label(i));
+        }
+        double[][] xy = new Tsne(Double.parseDouble(o.getOrDefault("perplexity", "30")), 1000, 0).embed(x);
+        Path file = Path.of(need(o, "out"));
+        TsnePlot.write(file, xy, l, src.classNames());
+        System.out.println("wrote " + file);
     }
 
     private static void attention(Map<String, String> o) throws Exception {
