@@ -3,10 +3,10 @@ package io.mugs.examples;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
-import io.mugs.core.KnnEvaluator;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.ImageSource;
 import io.mugs.data.EvalPreprocessing;
+import io.mugs.eval.KnnClassifier;
 import java.nio.file.Path;
 import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -58,7 +58,7 @@ public final class PretrainFashionMnist {
                 test.size(), cfg.epochs(), out.toAbsolutePath());
         MugsTrainer trainer = MugsTrainer.fit(cfg, train, out,
                 MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1)));
-        double acc = MugsListeners.knnAccuracy(trainer, train, test);
+        double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);
         System.out.printf("k-NN top-1 (k 20, T 0.07) on %d test images: Mugs teacher %.2f %%, raw pixels %.2f %%%n",
                 test.size(), 100 * acc, 100 * raw);
@@ -68,8 +68,16 @@ public final class PretrainFashionMnist {
     static double rawPixelKnn(ImageSource train, ImageSource test, MugsConfig cfg) throws Exception {
         INDArray tr = pixels(train, cfg);
         INDArray te = pixels(test, cfg);
-        return KnnEvaluator.accuracy(tr, KnnEvaluator.labels(train), te, KnnEvaluator.labels(test), 20, 0.07,
-                train.classNames().size());
+        return new KnnClassifier(tr, labels(train), train.classNames().size())
+                .evaluate(te, labels(test), new int[] {20}, 0.07).get(20).top1();
+    }
+
+    private static int[] labels(ImageSource s) {
+        int[] l = new int[s.size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = s.label(i);
+        }
+        return l;
     }
 
     private static INDArray pixels(ImageSource s, MugsConfig cfg) throws Exception {

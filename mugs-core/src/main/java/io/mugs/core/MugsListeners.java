@@ -2,6 +2,8 @@ package io.mugs.core;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.data.ImageSource;
+import io.mugs.eval.FeatureExtractor;
+import io.mugs.eval.KnnClassifier;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -161,12 +163,17 @@ public final class MugsListeners {
     /** Weighted 20-NN (T = 0.07) top-1 of the teacher's CLS every {@code every} epochs, logged and appended to the metrics. */
     public static MugsListener knn(ImageSource train, ImageSource test, int every, Path metricsFile) {
         return new MugsListener() {
+            private FeatureExtractor extractor;
+
             @Override
             public void onEpochEnd(MugsTrainer t, int epoch) {
                 if ((epoch + 1) % every != 0 && epoch + 1 != t.config().epochs()) {
                     return;
                 }
-                double acc = knnAccuracy(t, train, test);
+                if (extractor == null) {
+                    extractor = teacherFeatures(t);
+                }
+                double acc = knnAccuracy(t, extractor, train, test);
                 LOG.info(String.format("epoch %d: k-NN top-1 %.2f %% (k 20, T 0.07, %d train / %d test images)", epoch,
                         100 * acc, train.size(), test.size()));
                 Map<String, Object> m = new LinkedHashMap<>();
@@ -178,19 +185,31 @@ public final class MugsListeners {
         };
     }
 
-    /** k-NN top-1 of the trainer's teacher CLS features: train set as memory, test set as queries. */
-    public static double knnAccuracy(MugsTrainer t, ImageSource train, ImageSource test) {
+    /** An extractor of the teacher's final-LN CLS at the global crop size (adds one inference pass to its graph). */
+    public static FeatureExtractor teacherFeatures(MugsTrainer t) {
+        return new FeatureExtractor(t.model().teacherBackbone(), t.config().crops().globalSize(),
+                FeatureExtractor.Kind.CLS, 1);
+    }
+
+    /** Weighted 20-NN (T = 0.07) top-1 of teacher features: {@code train} as memory, {@code test} as queries. */
+    public static double knnAccuracy(MugsTrainer t, FeatureExtractor extractor, ImageSource train, ImageSource test) {
         try {
-            var sd = t.model().teacher();
-            INDArray tr = KnnEvaluator.features(sd, MugsModel.GLOBAL, MugsModel.TEACHER_CLS, train, t.config().crops(),
-                    256);
-            INDArray te = KnnEvaluator.features(sd, MugsModel.GLOBAL, MugsModel.TEACHER_CLS, test, t.config().crops(),
-                    256);
+            var crops = t.config().crops();
+            INDArray tr = extractor.extract(train, crops.mean(), crops.std(), 256);
+            INDArray te = extractor.extract(test, crops.mean(), crops.std(), 256);
             int classes = Math.max(1, train.classNames().size());
-            return KnnEvaluator.accuracy(tr, KnnEvaluator.labels(train), te, KnnEvaluator.labels(test), 20, 0.07,
-                    classes);
+            return new KnnClassifier(tr, labels(train), classes).evaluate(te, labels(test), new int[] {20}, 0.07)
+                    .get(20).top1();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static int[] labels(ImageSource s) {
+        int[] l = new int[s.size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = s.label(i);
+        }
+        return l;
     }
 }

@@ -55,8 +55,6 @@ public final class MugsModel {
     public static final String LG_TARGET = "lg_target";
     public static final String GROUP_LOGITS = "group_logits";
     public static final String PATCH_MEAN = "patch_mean";
-    /** Final-LN CLS of the teacher's global tower (the k-NN feature). */
-    public static final String TEACHER_CLS = "teacher_cls";
 
     private final MugsConfig config;
     private final SameDiff student = SameDiff.create();
@@ -138,7 +136,6 @@ public final class MugsModel {
         SDVariable tGlobal = teacher.placeHolder(GLOBAL, f, -1, c, g, g);
         VitOutputs tg = teacherBackbone.apply(tGlobal, g, g, VisionTransformer.Mode.INFERENCE, "global");
         teacher.identity(PATCH_MEAN, tg.patchMean());
-        teacher.identity(TEACHER_CLS, tg.cls());
         if (weights.instanceEnabled()) {
             teacher.identity(INST_TARGET, instanceHead(teacher, "instance_head.", 0, seed + 1).teacherTarget(tg.cls()));
         }
