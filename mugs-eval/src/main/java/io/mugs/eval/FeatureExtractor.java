@@ -27,6 +27,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 public final class FeatureExtractor {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FeatureExtractor.class);
+
     /** Which feature. */
     public enum Kind { CLS, LAST_BLOCKS_CLS, CLS_AND_PATCH_MEAN }
 
@@ -66,11 +68,20 @@ public final class FeatureExtractor {
         return sd.output(Map.of(input, images), output).get(output);
     }
 
-    /** Features [n, F] of every image of {@code source}, in order. */
+    /** Features [n, F] of every image of {@code source}, in order; logs progress with ETA on long runs. */
     public INDArray extract(ImageSource source, double[] mean, double[] std, int batch) throws IOException {
         INDArray out = null;
         int per = channels * size * size;
+        long t0 = System.nanoTime();
+        long lastLog = t0;
         for (int start = 0; start < source.size(); start += batch) {
+            long now = System.nanoTime();
+            if (now - lastLog > 10_000_000_000L && start > 0) {
+                double rate = start / ((now - t0) / 1e9);
+                LOG.info(String.format("features: %d/%d images (%.0f %%), %.0f images/s, ETA %.0f s", start,
+                        source.size(), 100.0 * start / source.size(), rate, (source.size() - start) / rate));
+                lastLog = now;
+            }
             int n = Math.min(batch, source.size() - start);
             float[] data = new float[n * per];
             for (int i = 0; i < n; i++) {

@@ -38,6 +38,8 @@ public final class MugsCli {
                                                               [--temperature 0.07]
               linear     linear probe with an lr sweep        --model F --train DATA --test DATA
                                                               [--lrs 0.001,0.01,0.1] [--epochs 100] [--batch 256]
+                                                              [--val-fraction 0.1: pick the lr on a held-out part
+                                                              of the training set, report it on the test set]
               export     features + labels to .npy or .csv    --model F --data DATA --out FILE
               attention  last-block attention grid (PNG)      --model F --data DATA --out FILE.png [--images 4]
               tsne       t-SNE of features by class (PNG)     --model F --data DATA --out FILE.png [--points 1000]
@@ -173,7 +175,34 @@ public final class MugsCli {
                 .mapToDouble(Double::parseDouble).toArray();
         LinearProbe probe = new LinearProbe(Integer.parseInt(o.getOrDefault("epochs", "100")),
                 Integer.parseInt(o.getOrDefault("batch", "256")), 0, 0);
-        for (LinearProbe.Result r : probe.sweep(tr, labels(train), te, labels(test), train.classNames().size(), lrs)) {
+        int classes = train.classNames().size();
+        int[] trY = labels(train);
+        double valFraction = Double.parseDouble(o.getOrDefault("val-fraction", "0"));
+        if (valFraction > 0) {
+            int nVal = (int) Math.round(tr.size(0) * valFraction);
+            if (nVal < 1 || nVal >= tr.size(0)) {
+                throw new IllegalArgumentException("--val-fraction must leave both parts non-empty, got " + valFraction);
+            }
+            int nTr = (int) tr.size(0) - nVal;
+            INDArray fitX = tr.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, nTr),
+                    org.nd4j.linalg.indexing.NDArrayIndex.all());
+            INDArray valX = tr.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(nTr, tr.size(0)),
+                    org.nd4j.linalg.indexing.NDArrayIndex.all());
+            int[] fitY = Arrays.copyOfRange(trY, 0, nTr);
+            int[] valY = Arrays.copyOfRange(trY, nTr, trY.length);
+            LinearProbe.Result best = null;
+            for (LinearProbe.Result r : probe.sweep(fitX, fitY, valX, valY, classes, lrs)) {
+                System.out.printf("lr %.4g: validation top-1 %.2f %%%n", r.lr(), 100 * r.top1());
+                if (best == null || r.top1() > best.top1()) {
+                    best = r;
+                }
+            }
+            double[] acc = LinearProbe.accuracy(te, labels(test), best.weights(), best.bias());
+            System.out.printf("best lr %.4g on validation: test top-1 %.2f %%, top-5 %.2f %%%n", best.lr(),
+                    100 * acc[0], 100 * acc[1]);
+            return;
+        }
+        for (LinearProbe.Result r : probe.sweep(tr, trY, te, labels(test), classes, lrs)) {
             System.out.printf("lr %.4g: top-1 %.2f %%, top-5 %.2f %%%n", r.lr(), 100 * r.top1(), 100 * r.top5());
         }
     }
