@@ -236,7 +236,8 @@ public final class MugsCli {
             x[i] = f.getRow(i).toDoubleVector();
             l[i] = Math.max(0, src.label(i));
         }
-        double[][] xy = new Tsne(Double.parseDouble(o.getOrDefault("perplexity", "30")), 1000, 0).embed(x);
+        double[][] xy = new BarnesHutTsne(Double.parseDouble(o.getOrDefault("perplexity", "30")), 0.5, 1000, 0)
+                .embed(x);
         Path file = Path.of(need(o, "out"));
         TsnePlot.write(file, xy, l, src.classNames());
         System.out.println("wrote " + file);

@@ -14,7 +14,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * A t-SNE scatter plot of features coloured by class, with a legend of class names (XChart).
  *
  * <pre>{@code
- * TsnePlot.write(Path.of("tsne.png"), new Tsne(30, 1000, 0).embed(features), labels, classNames);
+ * TsnePlot.write(Path.of("tsne.png"), new BarnesHutTsne(30, 0.5, 1000, 0).embed(features), labels, classNames);
  * }</pre>
  */
 public final class TsnePlot {

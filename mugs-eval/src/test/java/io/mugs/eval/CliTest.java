@@ -65,6 +65,10 @@ class CliTest {
         assertEquals("0", r[0], r[2]);
         assertEquals(1000, NpyFiles.read(dir.resolve("f.npy")).size(0));
         assertEquals(1000, NpyFiles.read(dir.resolve("f-labels.npy")).length());
+        r = captured("linear", "--model", model.toString(), "--train", "fmnist-bundled:test", "--test",
+                "fmnist-bundled:test", "--epochs", "2", "--lrs", "0.01,0.1", "--val-fraction", "0.2");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("validation top-1") && r[1].contains("best lr"), r[1]);
         r = captured("attention", "--model", model.toString(), "--data", "fmnist-bundled:test", "--out",
                 dir.resolve("a.png").toString(), "--images", "3");
         assertEquals("0", r[0], r[2]);
