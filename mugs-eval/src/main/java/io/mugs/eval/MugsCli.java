@@ -150,13 +150,25 @@ public final class MugsCli {
         return l;
     }
 
-    private static void knn(Map<String, String> o) throws Exception {
+    /** Train and test features of the --model backbone. */
+    private record TrainTest(ImageSource train, ImageSource test, INDArray tr, INDArray te) {
+    }
+
+    private static TrainTest trainTest(Map<String, String> o) throws Exception {
         VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
         ImageSource train = data(need(o, "train"));
         ImageSource test = data(need(o, "test"));
         FeatureExtractor fx = extractor(vit, o);
-        INDArray tr = fx.extract(train, mean(train, vit), std(train, vit), 256);
-        INDArray te = fx.extract(test, mean(test, vit), std(test, vit), 256);
+        return new TrainTest(train, test, fx.extract(train, mean(train, vit), std(train, vit), 256),
+                fx.extract(test, mean(test, vit), std(test, vit), 256));
+    }
+
+    private static void knn(Map<String, String> o) throws Exception {
+        TrainTest d = trainTest(o);
+        ImageSource train = d.train();
+        ImageSource test = d.test();
+        INDArray tr = d.tr();
+        INDArray te = d.te();
         int[] ks = Arrays.stream(o.getOrDefault("k", "10,20,100,200").split(",")).mapToInt(Integer::parseInt).toArray();
         double t = Double.parseDouble(o.getOrDefault("temperature", "0.07"));
         var acc = new KnnClassifier(tr, labels(train), train.classNames().size()).evaluate(te, labels(test), ks, t);
@@ -165,12 +177,11 @@ public final class MugsCli {
     }
 
     private static void linear(Map<String, String> o) throws Exception {
-        VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
-        ImageSource train = data(need(o, "train"));
-        ImageSource test = data(need(o, "test"));
-        FeatureExtractor fx = extractor(vit, o);
-        INDArray tr = fx.extract(train, mean(train, vit), std(train, vit), 256);
-        INDArray te = fx.extract(test, mean(test, vit), std(test, vit), 256);
+        TrainTest d = trainTest(o);
+        ImageSource train = d.train();
+        ImageSource test = d.test();
+        INDArray tr = d.tr();
+        INDArray te = d.te();
         double[] lrs = Arrays.stream(o.getOrDefault("lrs", "0.001,0.01,0.1").split(","))
                 .mapToDouble(Double::parseDouble).toArray();
         LinearProbe probe = new LinearProbe(Integer.parseInt(o.getOrDefault("epochs", "100")),
