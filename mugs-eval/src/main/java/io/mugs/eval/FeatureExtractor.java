@@ -39,7 +39,8 @@ public final class FeatureExtractor {
     private final int channels;
 
     /**
-     * Adds an inference pass for {@code size x size} images to the backbone's graph.
+     * Adds an inference pass for {@code size x size} images to the backbone's graph, or reuses the one an earlier
+     * extractor with the same settings added.
      *
      * @param lastBlocks n for {@link Kind#LAST_BLOCKS_CLS}; ignored otherwise
      */
@@ -49,8 +50,12 @@ public final class FeatureExtractor {
         this.channels = backbone.config().inChannels();
         String tower = "features_" + kind.name().toLowerCase() + "_" + size + "_" + lastBlocks;
         this.input = backbone.prefix() + tower + "_input";
-        SDVariable x = sd.hasVariable(input) ? sd.getVariable(input)
-                : sd.placeHolder(input, DataType.FLOAT, -1, channels, size, size);
+        String outputName = backbone.prefix() + tower + "/features";
+        if (sd.hasVariable(outputName)) {      // the same pass was added before: reuse it
+            this.output = outputName;
+            return;
+        }
+        SDVariable x = sd.placeHolder(input, DataType.FLOAT, -1, channels, size, size);
         VitOutputs out = backbone.apply(x, size, size, VisionTransformer.Mode.INFERENCE, tower);
         SDVariable f = switch (kind) {
             case CLS -> out.cls();
@@ -60,7 +65,7 @@ public final class FeatureExtractor {
             }
             case CLS_AND_PATCH_MEAN -> sd.concat(1, out.cls(), out.patchMean());
         };
-        this.output = sd.identity(backbone.prefix() + tower + "/features", f).name();
+        this.output = sd.identity(outputName, f).name();
     }
 
     /** Features of already preprocessed images [B, C, size, size]. */

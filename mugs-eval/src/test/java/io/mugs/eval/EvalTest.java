@@ -153,6 +153,8 @@ class EvalTest {
         INDArray both = new FeatureExtractor(vit, 28, FeatureExtractor.Kind.CLS_AND_PATCH_MEAN, 1)
                 .extract(few, mean, std, 5);
         assertArrayEquals(new long[] {5, 16}, cls.shape());
+        INDArray again = new FeatureExtractor(vit, 28, FeatureExtractor.Kind.CLS, 1).extract(few, mean, std, 5);
+        assertEquals(cls, again, "a second extractor with the same settings reuses the pass");
         assertArrayEquals(new long[] {5, 32}, last2.shape());
         assertArrayEquals(new long[] {5, 32}, both.shape());
         INDArray lastOfTwo = last2.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
