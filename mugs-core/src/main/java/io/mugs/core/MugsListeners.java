@@ -160,26 +160,34 @@ public final class MugsListeners {
         };
     }
 
-    /** Weighted 20-NN (T = 0.07) top-1 of the teacher's CLS every {@code every} epochs, logged and appended to the metrics. */
+    /**
+     * Weighted 20-NN (T = 0.07) top-1 of the teacher's and the student's CLS every {@code every} epochs, logged and
+     * appended to the metrics as {@code knn_top1} (teacher) and {@code knn_student_top1}.
+     */
     public static MugsListener knn(ImageSource train, ImageSource test, int every, Path metricsFile) {
         return new MugsListener() {
-            private FeatureExtractor extractor;
+            private FeatureExtractor teacher;
+            private FeatureExtractor student;
 
             @Override
             public void onEpochEnd(MugsTrainer t, int epoch) {
                 if ((epoch + 1) % every != 0 && epoch + 1 != t.config().epochs()) {
                     return;
                 }
-                if (extractor == null) {
-                    extractor = teacherFeatures(t);
+                if (teacher == null) {
+                    teacher = teacherFeatures(t);
+                    student = new FeatureExtractor(t.model().studentBackbone(), t.config().crops().globalSize(),
+                            FeatureExtractor.Kind.CLS, 1);
                 }
-                double acc = knnAccuracy(t, extractor, train, test);
-                LOG.info(String.format("epoch %d: k-NN top-1 %.2f %% (k 20, T 0.07, %d train / %d test images)", epoch,
-                        100 * acc, train.size(), test.size()));
+                double acc = knnAccuracy(t, teacher, train, test);
+                double studentAcc = knnAccuracy(t, student, train, test);
+                LOG.info(String.format("epoch %d: k-NN top-1 %.2f %% teacher, %.2f %% student (k 20, T 0.07, %d train / "
+                        + "%d test images)", epoch, 100 * acc, 100 * studentAcc, train.size(), test.size()));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("iteration", t.iteration() - 1);
                 m.put("epoch", epoch);
                 m.put("knn_top1", acc);
+                m.put("knn_student_top1", studentAcc);
                 append(metricsFile, m);
             }
         };
