@@ -42,8 +42,8 @@ public final class KnnBaselines {
         ImageSource test = dir == null ? IdxImageSource.bundledFashionMnist(false)
                 : IdxImageSource.fashionMnist(Path.of(dir), false);
         int[] ks = {10, 20, 100, 200};
-        int[] trY = labels(train);
-        int[] teY = labels(test);
+        int[] trY = train.labels();
+        int[] teY = test.labels();
         System.out.printf("%d train / %d test images%n", train.size(), test.size());
         report("raw pixels [0, 1]", new KnnClassifier(pixels(train, 0, 1), trY, 10)
                 .evaluate(pixels(test, 0, 1), teY, ks, 0.07));
@@ -70,13 +70,6 @@ public final class KnnBaselines {
         System.out.println(sb);
     }
 
-    private static int[] labels(ImageSource s) {
-        int[] l = new int[s.size()];
-        for (int i = 0; i < l.length; i++) {
-            l[i] = s.label(i);
-        }
-        return l;
-    }
 
     private static INDArray pixels(ImageSource s, double mean, double std) throws Exception {
         float[] d = new float[s.size() * 784];

@@ -68,17 +68,10 @@ public final class PretrainFashionMnist {
     static double rawPixelKnn(ImageSource train, ImageSource test, MugsConfig cfg) throws Exception {
         INDArray tr = pixels(train, cfg);
         INDArray te = pixels(test, cfg);
-        return new KnnClassifier(tr, labels(train), train.classNames().size())
-                .evaluate(te, labels(test), new int[] {20}, 0.07).get(20).top1();
+        return new KnnClassifier(tr, train.labels(), train.classNames().size())
+                .evaluate(te, test.labels(), new int[] {20}, 0.07).get(20).top1();
     }
 
-    private static int[] labels(ImageSource s) {
-        int[] l = new int[s.size()];
-        for (int i = 0; i < l.length; i++) {
-            l[i] = s.label(i);
-        }
-        return l;
-    }
 
     private static INDArray pixels(ImageSource s, MugsConfig cfg) throws Exception {
         int size = cfg.crops().globalSize();

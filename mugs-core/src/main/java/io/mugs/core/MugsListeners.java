@@ -206,18 +206,11 @@ public final class MugsListeners {
             INDArray tr = extractor.extract(train, crops.mean(), crops.std(), 256);
             INDArray te = extractor.extract(test, crops.mean(), crops.std(), 256);
             int classes = Math.max(1, train.classNames().size());
-            return new KnnClassifier(tr, labels(train), classes).evaluate(te, labels(test), new int[] {20}, 0.07)
+            return new KnnClassifier(tr, train.labels(), classes).evaluate(te, test.labels(), new int[] {20}, 0.07)
                     .get(20).top1();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
-    private static int[] labels(ImageSource s) {
-        int[] l = new int[s.size()];
-        for (int i = 0; i < l.length; i++) {
-            l[i] = s.label(i);
-        }
-        return l;
-    }
 }

@@ -26,6 +26,15 @@ public interface ImageSource {
     /** Class index of item {@code index}, or -1 when the source has no labels. */
     int label(int index);
 
+    /** The label of every item, in order (-1 where unlabelled). */
+    default int[] labels() {
+        int[] l = new int[size()];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = label(i);
+        }
+        return l;
+    }
+
     /** Class names by class index (empty when unlabelled). */
     List<String> classNames();
 

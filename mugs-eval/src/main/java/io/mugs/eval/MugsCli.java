@@ -138,10 +138,10 @@ public final class MugsCli {
         };
     }
 
+    /** The labels of {@code s}, required for k-NN and linear probes. */
     private static int[] labels(ImageSource s) {
-        int[] l = new int[s.size()];
+        int[] l = s.labels();
         for (int i = 0; i < l.length; i++) {
-            l[i] = s.label(i);
             if (l[i] < 0) {
                 throw new IllegalArgumentException(s.describe(i) + " has no class label; k-NN and linear probes need "
                         + "labelled data (one sub-folder per class)");
@@ -167,11 +167,10 @@ public final class MugsCli {
         TrainTest d = trainTest(o);
         ImageSource train = d.train();
         ImageSource test = d.test();
-        INDArray tr = d.tr();
-        INDArray te = d.te();
         int[] ks = Arrays.stream(o.getOrDefault("k", "10,20,100,200").split(",")).mapToInt(Integer::parseInt).toArray();
         double t = Double.parseDouble(o.getOrDefault("temperature", "0.07"));
-        var acc = new KnnClassifier(tr, labels(train), train.classNames().size()).evaluate(te, labels(test), ks, t);
+        var acc = new KnnClassifier(d.tr(), labels(train), train.classNames().size())
+                .evaluate(d.te(), labels(test), ks, t);
         acc.forEach((k, a) -> System.out.printf("k=%d T=%.3f: top-1 %.2f %%, top-5 %.2f %%%n", k, t, 100 * a.top1(),
                 100 * a.top5()));
     }
@@ -222,10 +221,7 @@ public final class MugsCli {
         VisionTransformer vit = Backbones.load(Path.of(need(o, "model")));
         ImageSource src = data(need(o, "data"));
         INDArray f = extractor(vit, o).extract(src, mean(src, vit), std(src, vit), 256);
-        int[] l = new int[src.size()];
-        for (int i = 0; i < l.length; i++) {
-            l[i] = src.label(i);
-        }
+        int[] l = src.labels();
         Path out = Path.of(need(o, "out"));
         if (out.toString().endsWith(".csv")) {
             NpyFiles.writeCsv(out, f, l);
