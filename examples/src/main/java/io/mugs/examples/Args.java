@@ -1,6 +1,8 @@
 package io.mugs.examples;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -8,6 +10,7 @@ import java.util.Set;
 final class Args {
 
     private final Map<String, String> values = new HashMap<>();
+    private final Map<String, List<String>> repeated = new HashMap<>();
 
     Args(String[] args, Set<String> known, String usage) {
         for (int i = 0; i < args.length; i++) {
@@ -35,6 +38,7 @@ final class Args {
                 fail("unknown option --" + key, usage);
             }
             values.put(key, value);
+            repeated.computeIfAbsent(key, k -> new ArrayList<>()).add(value);
         }
     }
 
@@ -45,6 +49,11 @@ final class Args {
 
     String get(String key, String def) {
         return values.getOrDefault(key, def);
+    }
+
+    /** Every value of an option that may be given several times, in order. */
+    List<String> getAll(String key) {
+        return repeated.getOrDefault(key, List.of());
     }
 
     int getInt(String key, int def) {

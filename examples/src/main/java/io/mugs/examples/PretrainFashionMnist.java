@@ -33,13 +33,16 @@ public final class PretrainFashionMnist {
                               an existing run there is resumed
               --seed S        seed (default 0)
               --knn-every N   k-NN monitor every N epochs (default 1)
+              --knn-student B also monitor the student's k-NN (default true; false halves the monitor's time)
+              --set PATH=V    change a field of the preset's MugsConfig JSON, e.g. --set lr=2e-3
+                              --set vit.depth=2 --set lossWeights.group=0 (repeatable; applied last)
             """;
 
     private PretrainFashionMnist() {
     }
 
     public static void main(String[] argv) throws Exception {
-        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every"), USAGE);
+        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every", "knn-student", "set"), USAGE);
         ImageSource train;
         ImageSource test;
         if (a.get("data", null) == null) {
@@ -52,12 +55,14 @@ public final class PretrainFashionMnist {
         MugsConfig preset = MugsConfig.fashionMnistTiny();
         MugsConfig cfg = preset.toBuilder().epochs(a.getInt("epochs", preset.epochs()))
                 .batchSize(a.getInt("batch", preset.batchSize())).seed(a.getInt("seed", 0))
-                .warmupEpochs(Math.min(preset.warmupEpochs(), a.getInt("epochs", preset.epochs()))).build();
+                .warmupEpochs(Math.min(preset.warmupEpochs(), a.getInt("epochs", preset.epochs()))).build()
+                .with(a.getAll("set").toArray(String[]::new));
         Path out = Path.of(a.get("output", "runs/fashion-mnist"));
         System.out.printf("Pretraining on %d images (%d test images), %d epochs; run folder %s%n", train.size(),
                 test.size(), cfg.epochs(), out.toAbsolutePath());
         MugsTrainer trainer = MugsTrainer.fit(cfg, train, out,
-                MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1)));
+                MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1),
+                        Boolean.parseBoolean(a.get("knn-student", "true"))));
         double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);
         System.out.printf("k-NN top-1 (k 20, T 0.07) on %d test images: Mugs teacher %.2f %%, raw pixels %.2f %%%n",

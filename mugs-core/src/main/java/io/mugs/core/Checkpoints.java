@@ -61,6 +61,7 @@ public final class Checkpoints {
         meta.put("config", trainer.config().toJson());
         meta.put("iteration", Long.toString(trainer.iteration()));
         meta.put("epoch", Integer.toString(trainer.epoch()));
+        meta.put("training_seconds", Double.toString(trainer.trainingSeconds()));
         meta.put("adam_steps", JSON.writeValueAsString(steps));
         meta.put("pointers", JSON.writeValueAsString(Map.of(
                 "instance_queue", trainer.instanceQueue().pointer(),
@@ -162,6 +163,8 @@ public final class Checkpoints {
         restoreMemory(trainer.teacherMemory(), need(t, "state/teacher_memory", file), ptr.get("teacher_memory"));
         trainer.centre().contents().assign(need(t, "state/centre", file));
         trainer.setIteration(Long.parseLong(meta(c, "iteration", file)));
+        String seconds = c.metadata().get("training_seconds");
+        trainer.addTrainingSeconds(seconds == null ? 0 : Double.parseDouble(seconds) - trainer.trainingSeconds());
     }
 
     private static void restoreQueue(FeatureQueue q, INDArray rows, Number pointer) {

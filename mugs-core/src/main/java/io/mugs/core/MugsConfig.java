@@ -2,7 +2,10 @@ package io.mugs.core;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
 import io.mugs.data.MultiCropConfig;
 import io.mugs.losses.LossWeights;
 import io.mugs.losses.MultiCropPairing;
@@ -128,6 +131,50 @@ public record MugsConfig(
             return JSON.readValue(json, MugsConfig.class);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("Not a MugsConfig JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * This configuration with some fields changed, each given as {@code path=value} where the path names a JSON
+     * field of {@link #toJson()} ({@code "lr=2e-3"}, {@code "vit.patchSize=7"}, {@code "lossWeights.group=0"},
+     * {@code "crops.globalScale=[0.4,1.0]"}). The result is validated like any other configuration.
+     *
+     * @throws IllegalArgumentException naming the assignment when a path does not exist or a value does not parse
+     */
+    public MugsConfig with(String... assignments) {
+        ObjectNode root = JSON.valueToTree(this);
+        for (String a : assignments) {
+            int eq = a.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("Expected path=value, got '" + a + "'");
+            }
+            String[] path = a.substring(0, eq).trim().split("\\.");
+            String text = a.substring(eq + 1).trim();
+            ObjectNode node = root;
+            for (int i = 0; i < path.length - 1; i++) {
+                if (!(node.get(path[i]) instanceof ObjectNode child)) {
+                    throw new IllegalArgumentException("'" + a + "': no group '" + path[i] + "' in the configuration");
+                }
+                node = child;
+            }
+            String field = path[path.length - 1];
+            if (!node.has(field) || node.get(field).isObject()) {
+                throw new IllegalArgumentException("'" + a + "': no field '" + field + "'; fields here: "
+                        + String.join(", ", (Iterable<String>) node::fieldNames));
+            }
+            JsonNode value;
+            try {
+                value = JSON.readTree(text);
+            } catch (JsonProcessingException e) {
+                value = TextNode.valueOf(text);
+            }
+            node.set(field, value);
+        }
+        try {
+            return JSON.treeToValue(root, MugsConfig.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("Cannot apply " + String.join(" ", assignments) + ": "
+                    + e.getOriginalMessage(), e);
         }
     }
 

@@ -45,11 +45,17 @@ public final class MugsFit {
             }
             LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
                     config.epochs(), Backend.describe());
+            listeners.forEach(l -> l.onFitStart(trainer));
             while (trainer.epoch() < config.epochs()) {
                 int epoch = trainer.epoch();
                 int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
+                long mark = System.nanoTime();
                 for (MultiCropBatch batch : loader.epoch(epoch, from)) {
                     StepResult r = trainer.step(batch);
+                    // Data wait, the step, and the previous step's listeners and GC: everything but epoch-end work.
+                    long now = System.nanoTime();
+                    trainer.addTrainingSeconds((now - mark) / 1e9);
+                    mark = now;
                     listeners.forEach(l -> l.onStep(trainer, r));
                     // ND4J frees native arrays only when their Java owners are collected: keep RSS flat.
                     System.gc();

@@ -5,6 +5,10 @@ package io.mugs.core;
  */
 public interface MugsListener {
 
+    /** Once, before the first step of a fit (after a resume, before its first new step). */
+    default void onFitStart(MugsTrainer trainer) {
+    }
+
     /** After every step. */
     default void onStep(MugsTrainer trainer, StepResult result) {
     }

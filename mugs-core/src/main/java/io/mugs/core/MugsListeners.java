@@ -41,12 +41,18 @@ public final class MugsListeners {
      */
     public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
                                               ImageSource knnTest, int knnEvery) {
+        return defaults(outputDir, logEvery, keepLast, knnTrain, knnTest, knnEvery, true);
+    }
+
+    /** As {@link #defaults(Path, int, int, ImageSource, ImageSource, int)}; {@code knnStudent} false monitors only the teacher. */
+    public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
+                                              ImageSource knnTest, int knnEvery, boolean knnStudent) {
         List<MugsListener> l = new ArrayList<>();
         l.add(progress(logEvery));
         l.add(metrics(outputDir.resolve("metrics.jsonl")));
         l.add(checkpoints(outputDir, keepLast));   // before the monitor: a failing monitor never costs a checkpoint
         if (knnTrain != null) {
-            l.add(knn(knnTrain, knnTest, knnEvery, outputDir.resolve("metrics.jsonl")));
+            l.add(knn(knnTrain, knnTest, knnEvery, outputDir.resolve("metrics.jsonl"), knnStudent));
         }
         return l;
     }
@@ -103,6 +109,7 @@ public final class MugsListeners {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("iteration", r.iteration());
                 m.put("epoch", r.epoch());
+                m.put("train_s", t.trainingSeconds());
                 m.putAll(r.losses());
                 m.put("lr", r.lr());
                 m.put("wd", r.weightDecay());
@@ -161,33 +168,51 @@ public final class MugsListeners {
     }
 
     /**
-     * Weighted 20-NN (T = 0.07) top-1 of the teacher's and the student's CLS every {@code every} epochs, logged and
-     * appended to the metrics as {@code knn_top1} (teacher) and {@code knn_student_top1}.
+     * Weighted 20-NN (T = 0.07) top-1 of the teacher's (and, when {@code withStudent}, the student's) CLS before
+     * training and every {@code every} epochs, logged and appended to the metrics as {@code knn_top1} (teacher) and
+     * {@code knn_student_top1}.
      */
-    public static MugsListener knn(ImageSource train, ImageSource test, int every, Path metricsFile) {
+    public static MugsListener knn(ImageSource train, ImageSource test, int every, Path metricsFile,
+                                   boolean withStudent) {
         return new MugsListener() {
             private FeatureExtractor teacher;
             private FeatureExtractor student;
 
             @Override
-            public void onEpochEnd(MugsTrainer t, int epoch) {
-                if ((epoch + 1) % every != 0 && epoch + 1 != t.config().epochs()) {
-                    return;
+            public void onFitStart(MugsTrainer t) {
+                if (t.iteration() == 0) {
+                    evaluate(t, -1);   // the initialisation: the first point of the k-NN curve
                 }
+            }
+
+            @Override
+            public void onEpochEnd(MugsTrainer t, int epoch) {
+                if ((epoch + 1) % every == 0 || epoch + 1 == t.config().epochs()) {
+                    evaluate(t, epoch);
+                }
+            }
+
+            private void evaluate(MugsTrainer t, int epoch) {
                 if (teacher == null) {
                     teacher = teacherFeatures(t);
-                    student = new FeatureExtractor(t.model().studentBackbone(), t.config().crops().globalSize(),
-                            FeatureExtractor.Kind.CLS, 1);
+                    student = !withStudent ? null : new FeatureExtractor(t.model().studentBackbone(),
+                            t.config().crops().globalSize(), FeatureExtractor.Kind.CLS, 1);
                 }
+                long start = System.nanoTime();
                 double acc = knnAccuracy(t, teacher, train, test);
-                double studentAcc = knnAccuracy(t, student, train, test);
-                LOG.info(String.format("epoch %d: k-NN top-1 %.2f %% teacher, %.2f %% student (k 20, T 0.07, %d train / "
-                        + "%d test images)", epoch, 100 * acc, 100 * studentAcc, train.size(), test.size()));
+                double studentAcc = student == null ? Double.NaN : knnAccuracy(t, student, train, test);
+                LOG.info(String.format("%s: k-NN top-1 %.2f %% teacher%s (k 20, T 0.07, %d train / %d test images, "
+                        + "%.0f s)", epoch < 0 ? "initialisation" : "epoch " + epoch, 100 * acc,
+                        student == null ? "" : String.format(", %.2f %% student", 100 * studentAcc), train.size(),
+                        test.size(), (System.nanoTime() - start) / 1e9));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("iteration", t.iteration() - 1);
                 m.put("epoch", epoch);
+                m.put("train_s", t.trainingSeconds());
                 m.put("knn_top1", acc);
-                m.put("knn_student_top1", studentAcc);
+                if (student != null) {
+                    m.put("knn_student_top1", studentAcc);
+                }
                 append(metricsFile, m);
             }
         };

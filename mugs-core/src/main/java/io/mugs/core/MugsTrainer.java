@@ -58,6 +58,7 @@ public final class MugsTrainer {
     private final double[] wdSchedule;
     private final double[] momentumSchedule;
     private long iteration;
+    private double trainingSeconds;
 
     public MugsTrainer(MugsConfig config, int itersPerEpoch) {
         this.config = config;
@@ -241,6 +242,18 @@ public final class MugsTrainer {
 
     void setIteration(long iteration) {
         this.iteration = iteration;
+    }
+
+    /**
+     * Wall-clock seconds spent training so far (data, steps and per-step listeners, across resumes), as counted by
+     * {@link MugsFit}; epoch-end work such as checkpoints and k-NN monitors is not included.
+     */
+    public double trainingSeconds() {
+        return trainingSeconds;
+    }
+
+    void addTrainingSeconds(double seconds) {
+        trainingSeconds += seconds;
     }
 
     public int itersPerEpoch() {

@@ -129,4 +129,26 @@ class OptimisationTest {
         e = assertThrows(IllegalArgumentException.class, () -> MugsConfig.fromJson("{\"epochs\": \"x\"}"));
         assertTrue(e.getMessage().contains("Not a MugsConfig JSON"), e.getMessage());
     }
+
+    @Test
+    void overridesChangeNestedFieldsAndNameWhatIsWrong() {
+        MugsConfig base = MugsConfig.fashionMnistTiny();
+        MugsConfig c = base.with("lr=2e-3", "vit.depth=2", "lossWeights.group=0", "crops.globalScale=[0.4, 1.0]",
+                "pairing=UNIFORM");
+        assertEquals(2e-3, c.lr(), 0);
+        assertEquals(2, c.vit().depth());
+        assertEquals(0, c.lossWeights().group(), 0);
+        assertEquals(0.4, c.crops().globalScale()[0], 0);
+        assertEquals(io.mugs.losses.MultiCropPairing.Weighting.UNIFORM, c.pairing());
+        assertEquals(base.vit().embedDim(), c.vit().embedDim());
+        assertEquals(base.toJson(), base.with().toJson());
+        var e = assertThrows(IllegalArgumentException.class, () -> base.with("vit.dpeth=2"));
+        assertTrue(e.getMessage().contains("no field 'dpeth'") && e.getMessage().contains("depth"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> base.with("lr"));
+        assertTrue(e.getMessage().contains("path=value"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> base.with("warmupEpochs=99"));
+        assertTrue(e.getMessage().contains("warmupEpochs must be in [0, epochs]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> base.with("epochs=many"));
+        assertTrue(e.getMessage().contains("Cannot apply epochs=many"), e.getMessage());
+    }
 }

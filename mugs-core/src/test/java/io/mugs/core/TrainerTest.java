@@ -71,10 +71,12 @@ class TrainerTest {
             for (int i = 0; i < 2; i++) {
                 first.step(loader.batch(i / 3, i % 3));
             }
+            first.addTrainingSeconds(12.5);
             Path file = Checkpoints.save(dir, first, 2);
             MugsTrainer resumed = new MugsTrainer(Checkpoints.config(file), 3);
             Checkpoints.restore(file, resumed);
             assertEquals(2, resumed.iteration());
+            assertEquals(12.5, resumed.trainingSeconds(), 0);
             for (int i = 2; i < 4; i++) {
                 resumed.step(loader.batch(i / 3, i % 3));
             }

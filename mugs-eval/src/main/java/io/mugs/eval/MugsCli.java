@@ -27,6 +27,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * mugs attention --model CKPT --data DATA --out FILE.png [--images 4]
  * mugs tsne      --model CKPT --data DATA --out FILE.png [--points 1000] [--perplexity 30]
  * mugs curves    --metrics RUN/metrics.jsonl --out DIR
+ * mugs compare   --runs label=RUN/metrics.jsonl,label=... --out FILE.png [--series knn_top1]
  * </pre>
  * DATA is {@code fmnist-bundled:train|test}, {@code fmnist:DIR:train|test} or an image folder.
  */
@@ -45,12 +46,28 @@ public final class MugsCli {
               tsne       t-SNE of features by class (PNG)     --model F --data DATA --out FILE.png [--points 1000]
                                                               [--perplexity 30]
               curves     loss / lr / k-NN curves (PNG)        --metrics RUN/metrics.jsonl --out DIR
+              compare    one series of several runs against   --runs label=RUN/metrics.jsonl,label=... --out F.png
+                         training minutes (PNG)               [--series knn_top1]
             F is a checkpoint-*.safetensors of a training run (its teacher is used) or a backbone .safetensors.
             DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or an image folder.
             Features are the final-LN CLS token; --feature last4 or cls+mean selects the linear-probe variants.
             """;
 
     private MugsCli() {
+    }
+
+    /** {@code label=path,label=path} in order. */
+    static Map<String, Path> runs(String spec) {
+        Map<String, Path> runs = new java.util.LinkedHashMap<>();
+        for (String part : spec.split(",")) {
+            int eq = part.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("--runs wants label=RUN/metrics.jsonl pairs separated by commas, got '"
+                        + part + "'");
+            }
+            runs.put(part.substring(0, eq), Path.of(part.substring(eq + 1)));
+        }
+        return runs;
     }
 
     public static void main(String[] args) throws Exception {
@@ -83,6 +100,8 @@ public final class MugsCli {
                 case "tsne" -> tsne(o);
                 case "curves" -> TrainingCurves.write(Path.of(need(o, "metrics")), Path.of(need(o, "out")))
                         .forEach(p -> System.out.println("wrote " + p));
+                case "compare" -> System.out.println("wrote " + TrainingCurves.compare(runs(need(o, "runs")),
+                        o.getOrDefault("series", "knn_top1"), Path.of(need(o, "out"))));
                 default -> {
                     System.err.println("Error: unknown command '" + args[0] + "'\n\n" + USAGE);
                     return 2;

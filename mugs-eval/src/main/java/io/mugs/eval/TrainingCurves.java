@@ -79,6 +79,46 @@ public final class TrainingCurves {
         return written;
     }
 
+    /**
+     * One chart comparing runs: {@code series} (e.g. {@code knn_top1}) of each run's metrics log against its training
+     * minutes ({@code train_s / 60}; the iteration when a log has no {@code train_s}). {@code runs} maps a legend label
+     * to a {@code metrics.jsonl}.
+     */
+    public static Path compare(Map<String, Path> runs, String series, Path png) throws IOException {
+        XYChart chart = new XYChartBuilder().width(900).height(550).title(series + " over training time")
+                .xAxisTitle("training minutes").yAxisTitle(series).build();
+        chart.getStyler().setMarkerSize(6);
+        for (Map.Entry<String, Path> run : runs.entrySet()) {
+            List<double[]> pts = new ArrayList<>();
+            int lineNo = 0;
+            for (String line : Files.readAllLines(run.getValue())) {
+                lineNo++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode n;
+                try {
+                    n = JSON.readTree(line);
+                } catch (IOException e) {
+                    throw new IOException(run.getValue() + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
+                }
+                if (n.path(series).isNumber()) {
+                    double x = n.has("train_s") ? n.get("train_s").asDouble() / 60 : n.path("iteration").asDouble();
+                    pts.add(new double[] {x, n.get(series).asDouble()});
+                }
+            }
+            if (pts.isEmpty()) {
+                throw new IOException(run.getValue() + " has no '" + series + "' values");
+            }
+            chart.addSeries(run.getKey(), pts.stream().mapToDouble(p -> p[0]).toArray(),
+                    pts.stream().mapToDouble(p -> p[1]).toArray()).setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        }
+        Path parent = png.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return png;
+    }
+
     private static Path chart(Path file, String title, String yTitle, Map<String, List<double[]>> s,
                               List<String> names) throws IOException {
         XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("iteration")

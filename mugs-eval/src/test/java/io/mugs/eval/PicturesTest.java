@@ -11,7 +11,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
@@ -98,5 +100,24 @@ class PicturesTest {
         Files.writeString(dir.resolve("bad.jsonl"), "{\"iteration\": 1}\nnot json\n");
         var bad = assertThrows(IOException.class, () -> TrainingCurves.read(dir.resolve("bad.jsonl")));
         assertTrue(bad.getMessage().contains("line 2"), bad.getMessage());
+    }
+
+    @Test
+    void compareDrawsOneSeriesOfSeveralRunsAgainstTrainingMinutes(@TempDir Path dir) throws IOException {
+        Path a = dir.resolve("a.jsonl");
+        Path b = dir.resolve("b.jsonl");
+        Files.writeString(a, "{\"iteration\":-1,\"train_s\":0,\"knn_top1\":0.6}\n{\"iteration\":9,\"train_s\":120,"
+                + "\"loss\":3}\n{\"iteration\":9,\"train_s\":130,\"knn_top1\":0.7}\n");
+        Files.writeString(b, "{\"iteration\":4,\"knn_top1\":0.5}\n");
+        Map<String, Path> runs = new LinkedHashMap<>();
+        runs.put("a", a);
+        runs.put("b", b);
+        Path png = TrainingCurves.compare(runs, "knn_top1", dir.resolve("out/knn.png"));
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertEquals(900, img.getWidth());
+        assertTrue(distinctColours(img) > 5);
+        var e = assertThrows(IOException.class, () -> TrainingCurves.compare(Map.of("a", a), "loss_group",
+                dir.resolve("x.png")));
+        assertTrue(e.getMessage().contains("no 'loss_group' values"), e.getMessage());
     }
 }
