@@ -41,7 +41,7 @@ public final class AugmentBenchmark {
         int batch = a.getInt("batch", 64);
         ImageSource fm = IdxImageSource.bundledFashionMnist(true);
         for (int workers : new int[] {1, 2}) {
-            run("Fashion-MNIST 2+2x28px + 4x12px", fm, MultiCropConfig.fashionMnist(), batch, workers,
+            run("Fashion-MNIST 2+2x28px + 4x14px", fm, MultiCropConfig.fashionMnist(), batch, workers,
                     a.getInt("batches", 10));
         }
         Path dir = a.get("images", null) == null ? syntheticJpegs() : Path.of(a.get("images", ""));

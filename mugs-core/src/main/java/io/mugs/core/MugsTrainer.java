@@ -189,7 +189,7 @@ public final class MugsTrainer {
     /** Per-tensor clipping and the AdamW step with this iteration's schedules; returns the clipped names. */
     public List<String> update(Map<String, INDArray> gradients) {
         int it = scheduleIndex();
-        boolean freeze = epoch() < config.freezeLastLayer();
+        boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
         return optimizer.step(gradients, lrSchedule[it], wdSchedule[it], config.clipGrad(),
                 name -> freeze && lastLayer.contains(name));
     }

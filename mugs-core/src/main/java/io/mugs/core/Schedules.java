@@ -2,7 +2,8 @@ package io.mugs.core;
 
 /**
  * DINO / Mugs {@code cosine_scheduler} (reference §6): per-iteration values, a linear warm-up from
- * {@code warmupStart} to {@code base} over {@code warmupEpochs * itersPerEpoch} iterations (both ends included),
+ * {@code warmupStart} to {@code base} over {@code round(warmupEpochs * itersPerEpoch)} iterations (both ends
+ * included; fractional warm-up epochs are allowed),
  * then {@code end + (base - end)/2 (1 + cos(pi i / I))} for i = 0 .. I-1 over the remaining I iterations.
  * Used for the learning rate, the weight decay and the teacher momentum.
  *
@@ -15,14 +16,14 @@ public final class Schedules {
     private Schedules() {
     }
 
-    public static double[] cosine(double base, double end, int epochs, int itersPerEpoch, int warmupEpochs,
+    public static double[] cosine(double base, double end, int epochs, int itersPerEpoch, double warmupEpochs,
                                   double warmupStart) {
         if (epochs < 1 || itersPerEpoch < 1 || warmupEpochs < 0 || warmupEpochs > epochs) {
             throw new IllegalArgumentException("schedule needs epochs >= 1, iterations >= 1 and 0 <= warm-up <= epochs,"
                     + " got " + epochs + ", " + itersPerEpoch + ", " + warmupEpochs);
         }
         int total = epochs * itersPerEpoch;
-        int warm = warmupEpochs * itersPerEpoch;
+        int warm = (int) Math.round(warmupEpochs * itersPerEpoch);
         double[] s = new double[total];
         for (int i = 0; i < warm; i++) {
             s[i] = warm == 1 ? base : warmupStart + (base - warmupStart) * i / (warm - 1);

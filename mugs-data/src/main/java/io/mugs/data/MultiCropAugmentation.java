@@ -79,7 +79,8 @@ public final class MultiCropAugmentation {
             v = ColorOps.toGray(v);
         }
         if (rng.nextDouble() < blurProb) {
-            v = GaussianBlur.apply(v, 0.1 + 1.9 * rng.nextDouble());
+            double[] sigma = config.blurSigma();
+            v = GaussianBlur.apply(v, sigma[0] + (sigma[1] - sigma[0]) * rng.nextDouble());
         }
         if (rng.nextDouble() < solarizeProb) {
             v = ColorOps.solarize(v, 128);

@@ -50,7 +50,7 @@ class LoaderTest {
             MultiCropBatch b = loader.epoch(0).iterator().next();
             assertArrayEquals(new long[] {16, 1, 28, 28}, b.teacherGlobals().shape());
             assertArrayEquals(new long[] {16, 1, 28, 28}, b.studentGlobals().shape());
-            assertArrayEquals(new long[] {32, 1, 12, 12}, b.locals().shape());
+            assertArrayEquals(new long[] {32, 1, 14, 14}, b.locals().shape());
             assertEquals(8, b.weakFlags().length);
             for (int i = 0; i < 8; i++) {
                 assertEquals(loader.source().label(b.indices()[i]), b.labels()[i]);
@@ -60,6 +60,34 @@ class LoaderTest {
             double max = b.teacherGlobals().maxNumber().doubleValue();
             assertTrue(min >= -0.2860 / 0.3530 - 1e-5 && max <= (1 - 0.2860) / 0.3530 + 1e-5, min + " " + max);
         }
+    }
+
+    @Test
+    void blurRangeSetsHowMuchTheAlwaysBlurredTeacherViewIsSmoothed() throws IOException {
+        Image img = IdxImageSource.bundledFashionMnist(false).load(0);
+        MultiCropConfig sharp = FM.toBuilder().blurSigma(1e-3, 1e-3).build();
+        MultiCropConfig soft = FM.toBuilder().blurSigma(2, 2).build();
+        double total = 0;
+        for (int seed = 0; seed < 20; seed++) {
+            // Same seed: same crop, flip and jitter draws; only the blur of teacher view 0 (p = 1) differs.
+            float[] a = new MultiCropAugmentation(sharp).apply(img, new java.util.SplittableRandom(seed)).teacher()[0];
+            float[] b = new MultiCropAugmentation(soft).apply(img, new java.util.SplittableRandom(seed)).teacher()[0];
+            total += roughness(a) - roughness(b);
+        }
+        assertTrue(total > 0, "sigma 2 must smooth more than sigma 0.001: " + total);
+        var e = assertThrows(IllegalArgumentException.class, () -> FM.toBuilder().blurSigma(2, 1).build());
+        assertTrue(e.getMessage().contains("blurSigma must be {min, max}"), e.getMessage());
+    }
+
+    /** Mean absolute difference of horizontally adjacent pixels of a 28 x 28 view. */
+    private static double roughness(float[] v) {
+        double s = 0;
+        for (int y = 0; y < 28; y++) {
+            for (int x = 1; x < 28; x++) {
+                s += Math.abs(v[y * 28 + x] - v[y * 28 + x - 1]);
+            }
+        }
+        return s;
     }
 
     @Test
