@@ -1,6 +1,7 @@
 package io.mugs.examples;
 
 import io.mugs.core.MugsConfig;
+import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
 import io.mugs.data.IdxImageSource;
@@ -8,6 +9,8 @@ import io.mugs.data.ImageSource;
 import io.mugs.data.EvalPreprocessing;
 import io.mugs.eval.KnnClassifier;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -33,6 +36,7 @@ public final class PretrainFashionMnist {
                               an existing run there is resumed
               --seed S        seed (default 0)
               --knn-every N   k-NN monitor every N epochs (default 1)
+              --max-minutes M stop after M training minutes (checkpoint and k-NN first; a rerun resumes)
               --knn-student B also monitor the student's k-NN (default true; false halves the monitor's time)
               --set PATH=V    change a field of the preset's MugsConfig JSON, e.g. --set lr=2e-3
                               --set vit.depth=2 --set lossWeights.group=0 (repeatable; applied last)
@@ -42,7 +46,7 @@ public final class PretrainFashionMnist {
     }
 
     public static void main(String[] argv) throws Exception {
-        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every", "knn-student", "set"), USAGE);
+        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every", "knn-student", "max-minutes", "set"), USAGE);
         ImageSource train;
         ImageSource test;
         if (a.get("data", null) == null) {
@@ -60,9 +64,13 @@ public final class PretrainFashionMnist {
         Path out = Path.of(a.get("output", "runs/fashion-mnist"));
         System.out.printf("Pretraining on %d images (%d test images), %d epochs; run folder %s%n", train.size(),
                 test.size(), cfg.epochs(), out.toAbsolutePath());
-        MugsTrainer trainer = MugsTrainer.fit(cfg, train, out,
-                MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1),
-                        Boolean.parseBoolean(a.get("knn-student", "true"))));
+        List<MugsListener> listeners = new ArrayList<>();
+        if (a.get("max-minutes", null) != null) {
+            listeners.add(MugsListeners.timeBudget(a.getDouble("max-minutes", 0)));
+        }
+        listeners.addAll(MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1),
+                Boolean.parseBoolean(a.get("knn-student", "true"))));
+        MugsTrainer trainer = MugsTrainer.fit(cfg, train, out, listeners);
         double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);
         System.out.printf("k-NN top-1 (k 20, T 0.07) on %d test images: Mugs teacher %.2f %%, raw pixels %.2f %%%n",

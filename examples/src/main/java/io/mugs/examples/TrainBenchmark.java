@@ -32,7 +32,7 @@ public final class TrainBenchmark {
             TrainBenchmark: full training-step throughput and breakdown.
               --preset P   fm (fashionMnistTiny on the bundled data; default) or vit_small (official ViT-S/16 recipe,
                            224/96 px, 10 locals, on synthetic RGB images)
-              --batch B    images per step (default: 64 for fm, 8 for vit_small)
+              --batch B    images per step (default: the fm preset's 32, 8 for vit_small)
               --steps N    timed steps after 2 warm-up steps (default 10 for fm, 3 for vit_small)
               --profile    also print the student graph's wall time per op type over one step
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
@@ -45,7 +45,7 @@ public final class TrainBenchmark {
         Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set"), USAGE);
         boolean fm = a.get("preset", "fm").equals("fm");
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
-        MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? 64 : 8)).build()
+        MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
                 .with(a.getAll("set").toArray(String[]::new));
         int steps = a.getInt("steps", fm ? 10 : 3);
         ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 2));

@@ -46,7 +46,8 @@ public final class MugsFit {
             LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
                     config.epochs(), Backend.describe());
             listeners.forEach(l -> l.onFitStart(trainer));
-            while (trainer.epoch() < config.epochs()) {
+            boolean stopped = false;
+            while (!stopped && trainer.epoch() < config.epochs()) {
                 int epoch = trainer.epoch();
                 int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
                 long mark = System.nanoTime();
@@ -59,7 +60,14 @@ public final class MugsFit {
                     listeners.forEach(l -> l.onStep(trainer, r));
                     // ND4J frees native arrays only when their Java owners are collected: keep RSS flat.
                     System.gc();
+                    if (trainer.stopRequested()) {
+                        stopped = true;
+                        LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
+                                trainer.iteration(), epoch);
+                        break;
+                    }
                 }
+                // After a stop this ends the partial epoch: checkpoint and monitors run, a new fit resumes mid-epoch.
                 listeners.forEach(l -> l.onEpochEnd(trainer, epoch));
             }
             listeners.forEach(l -> l.onFitEnd(trainer));

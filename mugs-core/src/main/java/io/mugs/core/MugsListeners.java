@@ -44,7 +44,10 @@ public final class MugsListeners {
         return defaults(outputDir, logEvery, keepLast, knnTrain, knnTest, knnEvery, true);
     }
 
-    /** As {@link #defaults(Path, int, int, ImageSource, ImageSource, int)}; {@code knnStudent} false monitors only the teacher. */
+    /**
+     * As {@link #defaults(Path, int, int, ImageSource, ImageSource, int)}; {@code knnStudent} false monitors only the
+     * teacher (half the monitor's time).
+     */
     public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
                                               ImageSource knnTest, int knnEvery, boolean knnStudent) {
         List<MugsListener> l = new ArrayList<>();
@@ -152,6 +155,27 @@ public final class MugsListeners {
         return -1;
     }
 
+    /**
+     * Stops the fit once {@link MugsTrainer#trainingSeconds()} reaches {@code minutes} (the step that crosses it
+     * completes; the epoch-end listeners then save a checkpoint and evaluate). The schedules stay laid out for the
+     * configured epochs, so choose epochs that end near the budget and let this guarantee it.
+     */
+    public static MugsListener timeBudget(double minutes) {
+        if (!(minutes > 0)) {
+            throw new IllegalArgumentException("the time budget must be positive minutes, got " + minutes);
+        }
+        return new MugsListener() {
+            @Override
+            public void onStep(MugsTrainer t, StepResult r) {
+                if (!t.stopRequested() && t.trainingSeconds() >= minutes * 60) {
+                    LOG.info(String.format("time budget of %.1f training minutes reached at iteration %d", minutes,
+                            r.iteration()));
+                    t.requestStop();
+                }
+            }
+        };
+    }
+
     /** Saves a checkpoint after every epoch, keeping the newest {@code keepLast}. */
     public static MugsListener checkpoints(Path dir, int keepLast) {
         return new MugsListener() {
@@ -187,7 +211,7 @@ public final class MugsListeners {
 
             @Override
             public void onEpochEnd(MugsTrainer t, int epoch) {
-                if ((epoch + 1) % every == 0 || epoch + 1 == t.config().epochs()) {
+                if ((epoch + 1) % every == 0 || epoch + 1 == t.config().epochs() || t.stopRequested()) {
                     evaluate(t, epoch);
                 }
             }

@@ -59,6 +59,7 @@ public final class MugsTrainer {
     private final double[] momentumSchedule;
     private long iteration;
     private double trainingSeconds;
+    private volatile boolean stopRequested;
 
     public MugsTrainer(MugsConfig config, int itersPerEpoch) {
         this.config = config;
@@ -242,6 +243,18 @@ public final class MugsTrainer {
 
     void setIteration(long iteration) {
         this.iteration = iteration;
+    }
+
+    /**
+     * Asks {@link MugsFit} to stop after the current step: it then ends the (partial) epoch with the epoch-end
+     * listeners (checkpoint, k-NN) and returns. Used by {@link MugsListeners#timeBudget}.
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    public boolean stopRequested() {
+        return stopRequested;
     }
 
     /**

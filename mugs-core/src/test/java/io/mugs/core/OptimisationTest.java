@@ -1,5 +1,6 @@
 package io.mugs.core;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,6 +29,9 @@ class OptimisationTest {
         assertEquals(0.996, m[0], 1e-15);
         assertTrue(m[29] > 0.9999 && m[29] < 1.0);
         assertThrows(IllegalArgumentException.class, () -> Schedules.cosine(1, 0, 2, 10, 3, 0));
+        double[] f = Schedules.cosine(1.0, 0.0, 2, 10, 0.3, 0.0);   // a fractional warm-up: 3 iterations
+        assertArrayEquals(new double[] {0, 0.5, 1, 1}, java.util.Arrays.copyOf(f, 4), 1e-15);
+        assertEquals(0.5 * (1 + Math.cos(Math.PI / 17)), f[4], 1e-15);
     }
 
     @Test

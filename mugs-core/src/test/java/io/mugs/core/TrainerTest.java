@@ -106,6 +106,39 @@ class TrainerTest {
     }
 
     @Test
+    void timeBudgetStopsWithACheckpointAndTheNextFitResumesMidEpoch(@TempDir Path dir) throws IOException {
+        MugsConfig cfg = Tiny.config();   // batch 8, 2 epochs: 24 images give 3 steps per epoch
+        io.mugs.data.ImageSource all = io.mugs.data.IdxImageSource.bundledFashionMnist(false);
+        io.mugs.data.ImageSource src = new io.mugs.data.ImageSource() {
+            public int size() { return 24; }
+            public io.mugs.data.Image load(int i) throws IOException { return all.load(i); }
+            public int label(int i) { return all.label(i); }
+            public java.util.List<String> classNames() { return all.classNames(); }
+            public String describe(int i) { return all.describe(i); }
+        };
+        Path metrics = dir.resolve("metrics.jsonl");
+        MugsTrainer first = MugsFit.fit(cfg, src, dir, java.util.List.of(MugsListeners.timeBudget(1e-9),
+                MugsListeners.metrics(metrics), MugsListeners.checkpoints(dir, 3)));
+        assertEquals(1, first.iteration(), "the step that crosses the budget completes, then the fit stops");
+        assertTrue(Files.exists(dir.resolve("checkpoint-000000001.safetensors")));
+        MugsTrainer second = MugsFit.fit(cfg, src, dir, java.util.List.of(MugsListeners.metrics(metrics),
+                MugsListeners.checkpoints(dir, 3)));
+        assertEquals(6, second.iteration());
+        assertTrue(second.trainingSeconds() > first.trainingSeconds());
+        var lines = Files.readAllLines(metrics);
+        assertEquals(6, lines.size());
+        double previous = 0;
+        for (int i = 0; i < 6; i++) {
+            var n = new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines.get(i));
+            assertEquals(i, n.get("iteration").asInt());
+            assertTrue(n.get("train_s").asDouble() > previous, "train_s grows across the resume");
+            previous = n.get("train_s").asDouble();
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> MugsListeners.timeBudget(0));
+        assertTrue(e.getMessage().contains("positive minutes"), e.getMessage());
+    }
+
+    @Test
     void nonFiniteLossStopsBeforeTheUpdateAndKeepsTheCheckpoint(@TempDir Path dir) throws IOException {
         MugsConfig cfg = Tiny.config();
         try (MultiCropLoader loader = Tiny.loader(cfg)) {

@@ -27,7 +27,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * mugs attention --model CKPT --data DATA --out FILE.png [--images 4]
  * mugs tsne      --model CKPT --data DATA --out FILE.png [--points 1000] [--perplexity 30]
  * mugs curves    --metrics RUN/metrics.jsonl --out DIR
- * mugs compare   --runs label=RUN/metrics.jsonl,label=... --out FILE.png [--series knn_top1]
+ * mugs compare   --runs label=RUN/metrics.jsonl,label=... --out FILE.png [--series knn_top1] [--x minutes]
  * </pre>
  * DATA is {@code fmnist-bundled:train|test}, {@code fmnist:DIR:train|test} or an image folder.
  */
@@ -46,14 +46,22 @@ public final class MugsCli {
               tsne       t-SNE of features by class (PNG)     --model F --data DATA --out FILE.png [--points 1000]
                                                               [--perplexity 30]
               curves     loss / lr / k-NN curves (PNG)        --metrics RUN/metrics.jsonl --out DIR
-              compare    one series of several runs against   --runs label=RUN/metrics.jsonl,label=... --out F.png
-                         training minutes (PNG)               [--series knn_top1]
+              compare    one series of several runs (PNG)     --runs label=RUN/metrics.jsonl,label=... --out F.png
+                                                              [--series knn_top1] [--x minutes|epochs|iterations]
             F is a checkpoint-*.safetensors of a training run (its teacher is used) or a backbone .safetensors.
             DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or an image folder.
             Features are the final-LN CLS token; --feature last4 or cls+mean selects the linear-probe variants.
             """;
 
     private MugsCli() {
+    }
+
+    static TrainingCurves.Axis axis(String name) {
+        try {
+            return TrainingCurves.Axis.valueOf(name.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--x must be minutes, epochs or iterations, got '" + name + "'");
+        }
     }
 
     /** {@code label=path,label=path} in order. */
@@ -101,7 +109,8 @@ public final class MugsCli {
                 case "curves" -> TrainingCurves.write(Path.of(need(o, "metrics")), Path.of(need(o, "out")))
                         .forEach(p -> System.out.println("wrote " + p));
                 case "compare" -> System.out.println("wrote " + TrainingCurves.compare(runs(need(o, "runs")),
-                        o.getOrDefault("series", "knn_top1"), Path.of(need(o, "out"))));
+                        o.getOrDefault("series", "knn_top1"), axis(o.getOrDefault("x", "minutes")),
+                        Path.of(need(o, "out"))));
                 default -> {
                     System.err.println("Error: unknown command '" + args[0] + "'\n\n" + USAGE);
                     return 2;

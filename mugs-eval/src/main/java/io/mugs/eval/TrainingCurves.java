@@ -79,14 +79,37 @@ public final class TrainingCurves {
         return written;
     }
 
+    /** What the x axis of {@link #compare} shows. */
+    public enum Axis {
+        /** {@code train_s / 60}: training wall-clock minutes. */
+        MINUTES("training minutes"),
+        /** Epochs completed ({@code epoch + 1}; 0 is the initialisation). */
+        EPOCHS("epochs"),
+        /** The iteration. */
+        ITERATIONS("iteration");
+
+        private final String title;
+
+        Axis(String title) {
+            this.title = title;
+        }
+
+        double of(JsonNode n) {
+            return switch (this) {
+                case MINUTES -> n.path("train_s").asDouble() / 60;
+                case EPOCHS -> n.path("epoch").asDouble() + 1;
+                case ITERATIONS -> n.path("iteration").asDouble();
+            };
+        }
+    }
+
     /**
-     * One chart comparing runs: {@code series} (e.g. {@code knn_top1}) of each run's metrics log against its training
-     * minutes ({@code train_s / 60}; the iteration when a log has no {@code train_s}). {@code runs} maps a legend label
-     * to a {@code metrics.jsonl}.
+     * One chart comparing runs: {@code series} (e.g. {@code knn_top1}) of each run's metrics log against {@code x}.
+     * {@code runs} maps a legend label to a {@code metrics.jsonl}.
      */
-    public static Path compare(Map<String, Path> runs, String series, Path png) throws IOException {
-        XYChart chart = new XYChartBuilder().width(900).height(550).title(series + " over training time")
-                .xAxisTitle("training minutes").yAxisTitle(series).build();
+    public static Path compare(Map<String, Path> runs, String series, Axis x, Path png) throws IOException {
+        XYChart chart = new XYChartBuilder().width(900).height(550).title(series + " against " + x.title)
+                .xAxisTitle(x.title).yAxisTitle(series).build();
         chart.getStyler().setMarkerSize(6);
         for (Map.Entry<String, Path> run : runs.entrySet()) {
             List<double[]> pts = new ArrayList<>();
@@ -103,8 +126,11 @@ public final class TrainingCurves {
                     throw new IOException(run.getValue() + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
                 }
                 if (n.path(series).isNumber()) {
-                    double x = n.has("train_s") ? n.get("train_s").asDouble() / 60 : n.path("iteration").asDouble();
-                    pts.add(new double[] {x, n.get(series).asDouble()});
+                    if (x == Axis.MINUTES && !n.has("train_s")) {
+                        throw new IOException(run.getValue() + " line " + lineNo + " has no train_s: plot it against"
+                                + " epochs or iterations");
+                    }
+                    pts.add(new double[] {x.of(n), n.get(series).asDouble()});
                 }
             }
             if (pts.isEmpty()) {

@@ -112,12 +112,17 @@ class PicturesTest {
         Map<String, Path> runs = new LinkedHashMap<>();
         runs.put("a", a);
         runs.put("b", b);
-        Path png = TrainingCurves.compare(runs, "knn_top1", dir.resolve("out/knn.png"));
+        Path png = TrainingCurves.compare(runs, "knn_top1", TrainingCurves.Axis.EPOCHS, dir.resolve("out/knn.png"));
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(900, img.getWidth());
         assertTrue(distinctColours(img) > 5);
         var e = assertThrows(IOException.class, () -> TrainingCurves.compare(Map.of("a", a), "loss_group",
-                dir.resolve("x.png")));
+                TrainingCurves.Axis.MINUTES, dir.resolve("x.png")));
         assertTrue(e.getMessage().contains("no 'loss_group' values"), e.getMessage());
+        e = assertThrows(IOException.class, () -> TrainingCurves.compare(runs, "knn_top1",
+                TrainingCurves.Axis.MINUTES, dir.resolve("y.png")));
+        assertTrue(e.getMessage().contains("b.jsonl line 1 has no train_s"), e.getMessage());
+        assertEquals(2.0, TrainingCurves.Axis.MINUTES.of(new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree("{\"train_s\":120}")), 0);
     }
 }

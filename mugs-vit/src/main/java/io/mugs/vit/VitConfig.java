@@ -33,7 +33,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param mlpRatio      hidden width of the MLP as a multiple of D
  * @param qkvBias       whether the q/k/v projection has a bias
  * @param dropPathRate  maximum stochastic-depth rate (block i uses {@code rate * i / (depth - 1)}); training graphs only
- * @param layerNormEps  LayerNorm epsilon (1e-6; 0 selects ND4J's fused layer_norm, which has no epsilon and is about 18 % faster)
+ * @param layerNormEps  LayerNorm epsilon (1e-6; 0 selects ND4J's fused layer_norm, which has no epsilon and is
+ *                      about 18 % faster)
  */
 public record VitConfig(
         int imageSize,
