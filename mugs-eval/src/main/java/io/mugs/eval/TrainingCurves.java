@@ -31,22 +31,9 @@ public final class TrainingCurves {
 
     /** Series name -> (iteration, value) points, for every numeric field of the log. */
     public static Map<String, List<double[]>> read(Path metrics) throws IOException {
-        if (!Files.isRegularFile(metrics)) {
-            throw new IOException("no metrics log at " + metrics + ": pass the metrics.jsonl of a training run");
-        }
         Map<String, List<double[]>> series = new LinkedHashMap<>();
-        int lineNo = 0;
-        for (String line : Files.readAllLines(metrics)) {
-            lineNo++;
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode n;
-            try {
-                n = JSON.readTree(line);
-            } catch (IOException e) {
-                throw new IOException(metrics + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
-            }
+        for (Line line : lines(metrics)) {
+            JsonNode n = line.json();
             double it = n.path("iteration").asDouble();
             n.fields().forEachRemaining(f -> {
                 if (f.getValue().isNumber() && !f.getKey().equals("iteration")) {
@@ -59,6 +46,30 @@ public final class TrainingCurves {
             throw new IOException(metrics + " holds no metrics");
         }
         return series;
+    }
+
+    private record Line(int number, JsonNode json) {
+    }
+
+    /** The JSON records of a metrics log, one per non-blank line; errors name the file and the line. */
+    private static List<Line> lines(Path metrics) throws IOException {
+        if (!Files.isRegularFile(metrics)) {
+            throw new IOException("no metrics log at " + metrics + ": pass the metrics.jsonl of a training run");
+        }
+        List<Line> records = new ArrayList<>();
+        int lineNo = 0;
+        for (String line : Files.readAllLines(metrics)) {
+            lineNo++;
+            if (line.isBlank()) {
+                continue;
+            }
+            try {
+                records.add(new Line(lineNo, JSON.readTree(line)));
+            } catch (IOException e) {
+                throw new IOException(metrics + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
+            }
+        }
+        return records;
     }
 
     /** Writes losses.png, lr.png and (when logged) knn.png into {@code outDir}; returns the files written. */
@@ -113,22 +124,12 @@ public final class TrainingCurves {
         chart.getStyler().setMarkerSize(6);
         for (Map.Entry<String, Path> run : runs.entrySet()) {
             List<double[]> pts = new ArrayList<>();
-            int lineNo = 0;
-            for (String line : Files.readAllLines(run.getValue())) {
-                lineNo++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode n;
-                try {
-                    n = JSON.readTree(line);
-                } catch (IOException e) {
-                    throw new IOException(run.getValue() + " line " + lineNo + " is not JSON: " + e.getMessage(), e);
-                }
+            for (Line line : lines(run.getValue())) {
+                JsonNode n = line.json();
                 if (n.path(series).isNumber()) {
                     if (x == Axis.MINUTES && !n.has("train_s")) {
-                        throw new IOException(run.getValue() + " line " + lineNo + " has no train_s: plot it against"
-                                + " epochs or iterations");
+                        throw new IOException(run.getValue() + " line " + line.number() + " has no train_s: plot it"
+                                + " against epochs or iterations");
                     }
                     pts.add(new double[] {x.of(n), n.get(series).asDouble()});
                 }
@@ -150,6 +151,8 @@ public final class TrainingCurves {
         XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("iteration")
                 .yAxisTitle(yTitle).build();
         chart.getStyler().setMarkerSize(names.contains("knn_top1") ? 6 : 0);
+        chart.getStyler().setXAxisDecimalPattern("0");             // "3750", not "3,750": long axes stay legible
+        chart.getStyler().setXAxisTickMarkSpacingHint(90);
         for (String name : names) {
             List<double[]> pts = s.get(name);
             double[] x = pts.stream().mapToDouble(p -> p[0]).toArray();
