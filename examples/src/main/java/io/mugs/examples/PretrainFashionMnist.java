@@ -46,7 +46,8 @@ public final class PretrainFashionMnist {
     }
 
     public static void main(String[] argv) throws Exception {
-        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every", "knn-student", "max-minutes", "set"), USAGE);
+        Args a = new Args(argv, Set.of("data", "epochs", "batch", "output", "seed", "knn-every", "knn-student",
+                "max-minutes", "set"), USAGE);
         ImageSource train;
         ImageSource test;
         if (a.get("data", null) == null) {

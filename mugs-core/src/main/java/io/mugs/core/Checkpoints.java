@@ -164,7 +164,7 @@ public final class Checkpoints {
         trainer.centre().contents().assign(need(t, "state/centre", file));
         trainer.setIteration(Long.parseLong(meta(c, "iteration", file)));
         String seconds = c.metadata().get("training_seconds");
-        trainer.addTrainingSeconds(seconds == null ? 0 : Double.parseDouble(seconds) - trainer.trainingSeconds());
+        trainer.setTrainingSeconds(seconds == null ? 0 : Double.parseDouble(seconds));   // older checkpoints: 0
     }
 
     private static void restoreQueue(FeatureQueue q, INDArray rows, Number pointer) {

@@ -269,6 +269,10 @@ public final class MugsTrainer {
         trainingSeconds += seconds;
     }
 
+    void setTrainingSeconds(double seconds) {
+        trainingSeconds = seconds;
+    }
+
     public int itersPerEpoch() {
         return itersPerEpoch;
     }
