@@ -1,7 +1,7 @@
 package io.mugs.core;
 
 /**
- * Callbacks of {@link MugsFit}: progress, metrics, checkpoints, monitors. {@link MugsListeners} has the presets.
+ * Callbacks of {@link MugsTrainer#fit}: progress, metrics, checkpoints, monitors. {@link MugsListeners} has the presets.
  */
 public interface MugsListener {
 

@@ -215,6 +215,17 @@ public final class MugsModel {
         return lastLayer;
     }
 
+    /** The teacher graph's outputs: {@code patch_mean}, then the targets of the enabled losses. */
+    public List<String> teacherOutputs() {
+        List<String> out = new ArrayList<>(List.of(PATCH_MEAN));
+        for (String o : List.of(INST_TARGET, LG_TARGET, GROUP_LOGITS)) {
+            if (teacher.hasVariable(o)) {
+                out.add(o);
+            }
+        }
+        return out;
+    }
+
     /** {@code loss} first, then the enabled components. */
     public List<String> lossOutputs() {
         return lossOutputs;

@@ -1,6 +1,9 @@
 package io.mugs.core;
 
+import io.mugs.data.ImageSource;
+import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
+import io.mugs.data.MultiCropLoader;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
 import io.mugs.losses.GroupLoss;
@@ -8,20 +11,27 @@ import io.mugs.losses.MultiCropPairing;
 import io.mugs.losses.NeighbourMemory;
 import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.vit.DropPath;
-import io.mugs.vit.Gradients;
+import io.mugs.engine.GraphExecutor;
+import io.mugs.vit.Backend;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.SplittableRandom;
-import org.nd4j.autodiff.samediff.SameDiff;
+import java.util.stream.IntStream;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Mugs pretraining state and its training step (reference §2, §6): the student and teacher graphs, AdamW, the
@@ -40,8 +50,12 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 public final class MugsTrainer {
 
+    private static final Logger LOG = LoggerFactory.getLogger(MugsTrainer.class);
+
     private final MugsConfig config;
     private final MugsModel model;
+    private final GraphExecutor teacherExecutor;
+    private final GraphExecutor studentExecutor;
     private final AdamW optimizer;
     private final Map<String, INDArray> studentParams;
     private final Map<String, INDArray> teacherParams;
@@ -68,6 +82,10 @@ public final class MugsTrainer {
         this.studentParams = model.studentParameters();
         this.teacherParams = model.teacherParameters();
         this.lastLayer = new HashSet<>(model.lastLayerParameters());
+        this.teacherExecutor = GraphExecutor.outputs(model.teacher(), model.teacherOutputs());
+        List<String> studentOutputs = new ArrayList<>(model.lossOutputs());
+        studentOutputs.add(MugsModel.PATCH_MEAN);
+        this.studentExecutor = GraphExecutor.gradients(model.student(), studentOutputs, studentParams.keySet());
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
         long seed = config.seed();
         DataType f = DataType.FLOAT;
@@ -90,20 +108,56 @@ public final class MugsTrainer {
     }
 
     /**
-     * Pretrains on {@code data} for {@code config.epochs()} epochs, resuming from the newest checkpoint in
-     * {@code outputDir}; see {@link MugsFit}.
+     * Pretrains on {@code data} for {@code config.epochs()} epochs, continuing from the newest checkpoint in
+     * {@code outputDir}: data loader, steps, listeners (progress, metrics, checkpoints, monitors; see
+     * {@link MugsListeners#defaults}). A listener may end the run early with {@link #requestStop()}; the partial
+     * epoch then ends with the epoch-end listeners, and the next fit resumes mid-epoch.
+     *
+     * <pre>{@code
+     * MugsTrainer t = MugsTrainer.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
+     *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm"), 20, 3, null, null, 1));
+     * }</pre>
      */
-    public static MugsTrainer fit(MugsConfig config, io.mugs.data.ImageSource data, java.nio.file.Path outputDir,
-                                  List<MugsListener> listeners) throws java.io.IOException {
-        return MugsFit.fit(config, data, outputDir, listeners);
-    }
-
-    /** Teacher outputs of one step: the loss targets and the values the state updates need. */
-    public record TeacherOutputs(Map<String, INDArray> values, double temperature) {
-    }
-
-    /** Student loss values and gradients of one step. */
-    public record StudentOutputs(Map<String, Double> losses, Map<String, INDArray> gradients, INDArray patchMean) {
+    public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
+            throws IOException {
+        Backend.requireSupported();
+        Files.createDirectories(outputDir);
+        Files.writeString(outputDir.resolve("config.json"), config.toJson());
+        try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
+                config.batchSize(), config.workers(), 2 * config.workers(), config.seed())) {
+            MugsTrainer trainer = new MugsTrainer(config, loader.stepsPerEpoch());
+            Optional<Path> latest = Checkpoints.latest(outputDir);
+            if (latest.isPresent()) {
+                Checkpoints.restore(latest.get(), trainer);
+                LOG.info("resumed from {} at iteration {}", latest.get(), trainer.iteration());
+            }
+            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
+                    config.epochs(), Backend.describe());
+            listeners.forEach(l -> l.onFitStart(trainer));
+            boolean stopped = false;
+            while (!stopped && trainer.epoch() < config.epochs()) {
+                int epoch = trainer.epoch();
+                int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
+                long mark = System.nanoTime();
+                for (MultiCropBatch batch : loader.epoch(epoch, from)) {
+                    StepResult r = trainer.step(batch);
+                    // Data wait, the step, and the previous step's listeners: everything but epoch-end work.
+                    long now = System.nanoTime();
+                    trainer.trainingSeconds += (now - mark) / 1e9;
+                    mark = now;
+                    listeners.forEach(l -> l.onStep(trainer, r));
+                    if (trainer.stopRequested()) {
+                        stopped = true;
+                        LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
+                                trainer.iteration(), epoch);
+                        break;
+                    }
+                }
+                listeners.forEach(l -> l.onEpochEnd(trainer, epoch));
+            }
+            listeners.forEach(l -> l.onFitEnd(trainer));
+            return trainer;
+        }
     }
 
     /** Runs one full training step on {@code batch}. */
@@ -135,48 +189,29 @@ public final class MugsTrainer {
 
     /** Teacher forward on the two teacher views: instance and local-group targets, group logits, patch means. */
     public TeacherOutputs teacherForward(MultiCropBatch batch) {
-        SameDiff t = model.teacher();
+        Map<String, INDArray> out = teacherExecutor.run(teacherFeed(batch)).outputs();
+        return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
+                Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)),
+                teacherTemperature.at(epoch()));
+    }
+
+    /** The teacher graph's placeholders for {@code batch}. */
+    Map<String, INDArray> teacherFeed(MultiCropBatch batch) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(MugsModel.GLOBAL, batch.teacherGlobals());
-        putIfUsed(t, feed, MugsModel.MEMORY, teacherMemory.contents());
-        putIfUsed(t, feed, MugsModel.MEMORY_NORMALISED, teacherMemory.normalisedContents());
-        List<String> outputs = new ArrayList<>(List.of(MugsModel.PATCH_MEAN));
-        for (String o : List.of(MugsModel.INST_TARGET, MugsModel.LG_TARGET, MugsModel.GROUP_LOGITS)) {
-            if (t.hasVariable(o)) {
-                outputs.add(o);
-            }
+        if (config.lossWeights().localGroupEnabled()) {
+            feed.put(MugsModel.MEMORY, teacherMemory.contents());
+            feed.put(MugsModel.MEMORY_NORMALISED, teacherMemory.normalisedContents());
         }
-        return new TeacherOutputs(t.output(feed, outputs), teacherTemperature.at(epoch()));
+        return feed;
     }
 
     /** Student forward + backward: loss values and the gradient of every student parameter. */
     public StudentOutputs studentGradients(MultiCropBatch batch, TeacherOutputs teacher) {
-        SameDiff s = model.student();
-        int b = batch.batchSize();
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(MugsModel.GLOBAL, batch.studentGlobals());
-        putIfUsed(s, feed, MugsModel.LOCAL, batch.locals());
-        putIfUsed(s, feed, MugsModel.INST_KEYS, teacher.values().get(MugsModel.INST_TARGET));
-        putIfUsed(s, feed, MugsModel.INST_QUEUE, instanceQueue.contents());
-        putIfUsed(s, feed, MugsModel.LG_KEYS, teacher.values().get(MugsModel.LG_TARGET));
-        putIfUsed(s, feed, MugsModel.LG_QUEUE, localGroupQueue.contents());
-        putIfUsed(s, feed, MugsModel.MEMORY, studentMemory.contents());
-        putIfUsed(s, feed, MugsModel.MEMORY_NORMALISED, studentMemory.normalisedContents());
-        if (s.hasVariable(MugsModel.GROUP_TARGETS)) {
-            INDArray probs = centre.targets(teacher.values().get(MugsModel.GROUP_LOGITS), teacher.temperature());
-            feed.put(MugsModel.GROUP_TARGETS, GroupLoss.targets(probs, pairing));
-        }
-        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
-        feed.putAll(DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT));
-        feed.putAll(DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
-                DataType.FLOAT));
-        List<String> outputs = new ArrayList<>(model.lossOutputs());
-        outputs.add(MugsModel.PATCH_MEAN);
-        Gradients.filterStdout();
-        var result = s.calculateGradientsAndOutputs(feed, outputs, studentParams.keySet());
+        GraphExecutor.Result result = studentExecutor.run(studentFeed(batch, teacher));
         Map<String, Double> losses = new LinkedHashMap<>();
         for (String name : model.lossOutputs()) {
-            losses.put(name, result.getOutputs().get(name).getDouble(0));
+            losses.put(name, result.outputs().get(name).getDouble(0));
         }
         double loss = losses.get(MugsModel.LOSS);
         if (!Double.isFinite(loss)) {
@@ -184,7 +219,34 @@ public final class MugsTrainer {
                     + "; components " + losses + "): training stopped before the update; the last checkpoint is "
                     + "intact. Lower the learning rate or raise the warm-up, and resume.");
         }
-        return new StudentOutputs(losses, result.getGradients(), result.getOutputs().get(MugsModel.PATCH_MEAN));
+        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
+    }
+
+    /** The student graph's placeholders: views, teacher targets, queues, memories and this step's drop-path masks. */
+    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher) {
+        int b = batch.batchSize();
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(MugsModel.GLOBAL, batch.studentGlobals());
+        if (batch.locals() != null) {
+            feed.put(MugsModel.LOCAL, batch.locals());
+        }
+        teacher.instanceKeys().ifPresent(keys -> {
+            feed.put(MugsModel.INST_KEYS, keys);
+            feed.put(MugsModel.INST_QUEUE, instanceQueue.contents());
+        });
+        teacher.localGroupKeys().ifPresent(keys -> {
+            feed.put(MugsModel.LG_KEYS, keys);
+            feed.put(MugsModel.LG_QUEUE, localGroupQueue.contents());
+            feed.put(MugsModel.MEMORY, studentMemory.contents());
+            feed.put(MugsModel.MEMORY_NORMALISED, studentMemory.normalisedContents());
+        });
+        teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
+                GroupLoss.targets(centre.targets(logits, teacher.temperature()), pairing)));
+        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
+        feed.putAll(DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT));
+        feed.putAll(DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
+                DataType.FLOAT));
+        return feed;
     }
 
     /** Per-tensor clipping and the AdamW step with this iteration's schedules; returns the clipped names. */
@@ -198,33 +260,16 @@ public final class MugsTrainer {
     /** After the update: enqueue teacher keys, write both memories, update the centre. */
     public void updateState(MultiCropBatch batch, TeacherOutputs teacher, StudentOutputs student) {
         int b = batch.batchSize();
-        Map<String, INDArray> t = teacher.values();
-        if (t.containsKey(MugsModel.INST_TARGET)) {
-            instanceQueue.enqueue(t.get(MugsModel.INST_TARGET));
-        }
-        if (t.containsKey(MugsModel.LG_TARGET)) {
-            localGroupQueue.enqueue(t.get(MugsModel.LG_TARGET));
-            teacherMemory.write(t.get(MugsModel.PATCH_MEAN).get(NDArrayIndex.interval(0, b), NDArrayIndex.all()));
-            List<Integer> weak = new ArrayList<>();
-            for (int i = 0; i < b; i++) {
-                if (batch.weakFlags()[i]) {
-                    weak.add(i);
-                }
+        teacher.instanceKeys().ifPresent(instanceQueue::enqueue);
+        teacher.localGroupKeys().ifPresent(keys -> {
+            localGroupQueue.enqueue(keys);
+            teacherMemory.write(teacher.patchMean().get(NDArrayIndex.interval(0, b), NDArrayIndex.all()));
+            int[] weak = IntStream.range(0, b).filter(i -> batch.weakFlags()[i]).toArray();
+            if (weak.length > 0) {
+                studentMemory.write(Nd4j.pullRows(student.patchMean(), 1, weak));
             }
-            if (!weak.isEmpty()) {
-                int[] rows = weak.stream().mapToInt(Integer::intValue).toArray();
-                studentMemory.write(Nd4j.pullRows(student.patchMean(), 1, rows));
-            }
-        }
-        if (t.containsKey(MugsModel.GROUP_LOGITS)) {
-            centre.update(t.get(MugsModel.GROUP_LOGITS));
-        }
-    }
-
-    private static void putIfUsed(SameDiff sd, Map<String, INDArray> feed, String name, INDArray value) {
-        if (sd.hasVariable(name) && value != null) {
-            feed.put(name, value);
-        }
+        });
+        teacher.groupLogits().ifPresent(centre::update);
     }
 
     private int scheduleIndex() {
@@ -246,7 +291,7 @@ public final class MugsTrainer {
     }
 
     /**
-     * Asks {@link MugsFit} to stop after the current step: it then ends the (partial) epoch with the epoch-end
+     * Asks {@link #fit} to stop after the current step: it then ends the (partial) epoch with the epoch-end
      * listeners (checkpoint, k-NN) and returns. Used by {@link MugsListeners#timeBudget}.
      */
     public void requestStop() {
@@ -259,14 +304,10 @@ public final class MugsTrainer {
 
     /**
      * Wall-clock seconds spent training so far (data, steps and per-step listeners, across resumes), as counted by
-     * {@link MugsFit}; epoch-end work such as checkpoints and k-NN monitors is not included.
+     * {@link #fit}; epoch-end work such as checkpoints and k-NN monitors is not included.
      */
     public double trainingSeconds() {
         return trainingSeconds;
-    }
-
-    void addTrainingSeconds(double seconds) {
-        trainingSeconds += seconds;
     }
 
     void setTrainingSeconds(double seconds) {

@@ -71,7 +71,7 @@ class TrainerTest {
             for (int i = 0; i < 2; i++) {
                 first.step(loader.batch(i / 3, i % 3));
             }
-            first.addTrainingSeconds(12.5);
+            first.setTrainingSeconds(12.5);
             Path file = Checkpoints.save(dir, first, 2);
             MugsTrainer resumed = new MugsTrainer(Checkpoints.config(file), 3);
             Checkpoints.restore(file, resumed);
@@ -117,11 +117,11 @@ class TrainerTest {
             public String describe(int i) { return all.describe(i); }
         };
         Path metrics = dir.resolve("metrics.jsonl");
-        MugsTrainer first = MugsFit.fit(cfg, src, dir, java.util.List.of(MugsListeners.timeBudget(1e-9),
+        MugsTrainer first = MugsTrainer.fit(cfg, src, dir, java.util.List.of(MugsListeners.timeBudget(1e-9),
                 MugsListeners.metrics(metrics), MugsListeners.checkpoints(dir, 3)));
         assertEquals(1, first.iteration(), "the step that crosses the budget completes, then the fit stops");
         assertTrue(Files.exists(dir.resolve("checkpoint-000000001.safetensors")));
-        MugsTrainer second = MugsFit.fit(cfg, src, dir, java.util.List.of(MugsListeners.metrics(metrics),
+        MugsTrainer second = MugsTrainer.fit(cfg, src, dir, java.util.List.of(MugsListeners.metrics(metrics),
                 MugsListeners.checkpoints(dir, 3)));
         assertEquals(6, second.iteration());
         assertTrue(second.trainingSeconds() > first.trainingSeconds());

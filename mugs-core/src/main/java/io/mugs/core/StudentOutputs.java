@@ -1,0 +1,16 @@
+package io.mugs.core;
+
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The student's side of one step: loss values, the gradient of every student parameter and the mean patch token of
+ * the student's global views (the student memory's keys). The arrays belong to the trainer's student executor and
+ * are overwritten by the next student step.
+ *
+ * @param losses    {@code loss} first, then each enabled component ({@code loss_instance}, ...)
+ * @param gradients parameter name -> gradient (the update clips them in place)
+ * @param patchMean [2B, D]
+ */
+public record StudentOutputs(Map<String, Double> losses, Map<String, INDArray> gradients, INDArray patchMean) {
+}

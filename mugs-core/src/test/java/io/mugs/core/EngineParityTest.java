@@ -1,0 +1,85 @@
+package io.mugs.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mugs.data.MultiCropBatch;
+import io.mugs.data.MultiCropLoader;
+import io.mugs.losses.LossWeights;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The trainer's planned executors against SameDiff's own session on the full Mugs graphs: the teacher's outputs
+ * and the student's losses and gradients (three losses, in-graph neighbour top-k, BN heads, drop-path, two crop
+ * sizes), step after step while queues, memories and weights change.
+ */
+class EngineParityTest {
+
+    private static void assertClose(INDArray expected, INDArray actual, double relTol, String what) {
+        assertArrayEquals(expected.shape(), actual.shape(), what);
+        double scale = Math.max(expected.norm2Number().doubleValue(), 1e-20);
+        double diff = expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE)).norm2Number().doubleValue();
+        assertTrue(diff <= relTol * scale, what + ": relative difference " + diff / scale);
+    }
+
+    private static void checkSteps(MugsConfig cfg) {
+        try (MultiCropLoader loader = Tiny.loader(cfg)) {
+            MugsTrainer trainer = new MugsTrainer(cfg, 40);
+            MugsModel model = trainer.model();
+            List<String> outputs = new ArrayList<>(model.lossOutputs());
+            outputs.add(MugsModel.PATCH_MEAN);
+            for (int step = 0; step < 3; step++) {
+                MultiCropBatch batch = loader.batch(0, step % 2);
+                TeacherOutputs teacher = trainer.teacherForward(batch);
+                Map<String, INDArray> expectedTeacher = model.teacher().output(trainer.teacherFeed(batch),
+                        model.teacherOutputs());
+                assertClose(expectedTeacher.get(MugsModel.PATCH_MEAN), teacher.patchMean(), 1e-5, "patch mean");
+                assertEquals(cfg.lossWeights().instanceEnabled(), teacher.instanceKeys().isPresent());
+                assertEquals(cfg.lossWeights().localGroupEnabled(), teacher.localGroupKeys().isPresent());
+                assertEquals(cfg.lossWeights().groupEnabled(), teacher.groupLogits().isPresent());
+                teacher.instanceKeys().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.INST_TARGET), k, 1e-5,
+                        "instance keys"));
+                teacher.localGroupKeys().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.LG_TARGET), k, 1e-5,
+                        "local-group keys"));
+                teacher.groupLogits().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.GROUP_LOGITS), k, 1e-5,
+                        "group logits"));
+
+                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher);
+                var expected = model.student().calculateGradientsAndOutputs(feed, outputs,
+                        model.studentParameters().keySet());
+                StudentOutputs student = trainer.studentGradients(batch, teacher);
+                for (String loss : model.lossOutputs()) {
+                    double e = expected.getOutputs().get(loss).getDouble(0);
+                    assertEquals(e, student.losses().get(loss), 1e-5 * Math.abs(e), "step " + step + " " + loss);
+                }
+                assertEquals(expected.getGradients().keySet(), student.gradients().keySet());
+                for (String p : expected.getGradients().keySet()) {
+                    assertClose(expected.getGradients().get(p), student.gradients().get(p), 1e-5,
+                            "step " + step + " d/d" + p);
+                }
+                trainer.update(student.gradients());
+                TeacherEma.update(model.teacherParameters(), model.studentParameters(), 0.99);
+                trainer.updateState(batch, teacher, student);
+                trainer.setIteration(step + 1);
+            }
+        }
+    }
+
+    @Test
+    void allThreeLossesWithFusedLayerNormAndBatchNormHeads() {
+        checkSteps(Tiny.config());
+    }
+
+    @Test
+    void exactLayerNormWithoutBatchNormAndOneLossOff() {
+        MugsConfig base = Tiny.config();
+        checkSteps(base.toBuilder().vit(base.vit().toBuilder().layerNormEps(1e-6).build()).useBnInHead(false)
+                .lossWeights(new LossWeights(1, 0, 1, LossWeights.Combination.OFFICIAL)).build());
+    }
+}
