@@ -34,20 +34,27 @@ public final class TrainBenchmark {
                            224/96 px, 10 locals, on synthetic RGB images)
               --batch B    images per step (default: the fm preset's 32, 8 for vit_small)
               --steps N    timed steps after 2 warm-up steps (default 10 for fm, 3 for vit_small)
-              --profile    also print the student graph's wall time per op type over one step
+              --profile    also print the student graph's wall time per op type over one step (--profile shapes: per
+                           op type and input shapes)
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
+              --engine E   planned (default: io.mugs.engine's planned executor) or samediff (SameDiff's own session,
+                           with a System.gc() after every step as the library needed before the executor)
             """;
 
     private TrainBenchmark() {
     }
 
     public static void main(String[] argv) {
-        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set"), USAGE);
+        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine"), USAGE);
         boolean fm = a.get("preset", "fm").equals("fm");
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
                 .with(a.getAll("set").toArray(String[]::new));
         int steps = a.getInt("steps", fm ? 10 : 3);
+        boolean sameDiff = a.get("engine", "planned").equals("samediff");
+        if (sameDiff) {
+            System.setProperty("mugs.engine", "samediff");
+        }
         ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 2));
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(cfg.crops()),
                 cfg.batchSize(), cfg.workers(), 2 * cfg.workers(), 1)) {
@@ -55,7 +62,6 @@ public final class TrainBenchmark {
             Iterator<MultiCropBatch> it = loader.epoch(0).iterator();
             for (int i = 0; i < 2; i++) {
                 trainer.step(it.next());
-                System.gc();
             }
             Map<String, Double> total = new LinkedHashMap<>();
             total.put("data", 0.0);
@@ -66,27 +72,30 @@ public final class TrainBenchmark {
                 total.merge("data", (System.nanoTime() - w) / 1e6, Double::sum);
                 StepResult r = trainer.step(b);
                 r.millis().forEach((k, v) -> total.merge(k, v, Double::sum));
-                long g = System.nanoTime();
-                System.gc();
-                total.merge("gc", (System.nanoTime() - g) / 1e6, Double::sum);
+                if (sameDiff) {
+                    // SameDiff's session leaves every op output of the step to the garbage collector.
+                    long g = System.nanoTime();
+                    System.gc();
+                    total.merge("gc", (System.nanoTime() - g) / 1e6, Double::sum);
+                }
             }
             double sec = (System.nanoTime() - start) / 1e9;
             int n = cfg.batchSize();
             double flops = 3 * (2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize())
                     + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
-            System.out.printf("%s, batch %d (%d student views), %s%n", fm ? "fashionMnistTiny" : "vit_small", n,
-                    cfg.studentViews(), io.mugs.vit.Backend.describe());
+            System.out.printf("%s, batch %d (%d student views), engine %s, %s%n", fm ? "fashionMnistTiny" : "vit_small",
+                    n, cfg.studentViews(), sameDiff ? "samediff" : "planned", io.mugs.vit.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,
                     100 * v / 1e3 / sec));
             System.out.printf("peak RSS: %.2f GB%n", VitBenchmark.peakRssBytes() / 1e9);
             if (a.get("profile", null) != null && it.hasNext()) {
-                OpProfile profile = new OpProfile();
+                OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
                 trainer.model().student().addListeners(profile);
                 trainer.step(it.next());
-                System.out.print("student " + profile.report(20));
+                System.out.print("student " + profile.report(a.get("profile", "").equals("shapes") ? 60 : 20));
             }
         }
     }

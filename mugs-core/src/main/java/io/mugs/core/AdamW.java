@@ -6,7 +6,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.ops.transforms.Transforms;
+import org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * PyTorch's {@code torch.optim.AdamW} (betas 0.9/0.999, eps 1e-8) with Mugs' parameter groups, per-tensor
@@ -99,7 +100,7 @@ public final class AdamW {
     /**
      * One update.
      *
-     * @param grads  parameter name -> gradient (modified in place by clipping)
+     * @param grads  parameter name -> gradient (overwritten: clipped, then replaced by the update)
      * @param clip   per-tensor gradient-norm limit; 0 disables clipping
      * @param frozen parameters to leave untouched this step
      * @return the names of the parameters whose gradient was clipped
@@ -128,12 +129,11 @@ public final class AdamW {
             }
             State s = state.get(name);
             s.step++;
-            s.m.muli(BETA1).addi(g.mul(1 - BETA1));
-            s.v.muli(BETA2).addi(g.mul(g).muli(1 - BETA2));
-            double bc1 = 1 - Math.pow(BETA1, s.step);
+            // ND4J's fused adam_updater (in place, no temporaries): update = lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v)
+            // + eps'); with eps' = eps sqrt(1-b2^t) this is PyTorch's lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps).
             double bc2 = 1 - Math.pow(BETA2, s.step);
-            INDArray denom = Transforms.sqrt(s.v, true).divi(Math.sqrt(bc2)).addi(EPS);
-            p.subi(s.m.div(denom).muli(lrP / bc1));
+            Nd4j.exec(new AdamUpdater(g, s.v, s.m, lrP, BETA1, BETA2, EPS * Math.sqrt(bc2), (int) (s.step - 1)));
+            p.subi(g);
         }
         return clipped;
     }

@@ -2,6 +2,8 @@ package io.mugs.core;
 
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.Axpy;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The EMA teacher update (reference §2.4, §6): {@code theta_t <- m theta_t + (1 - m) theta_s} for every teacher
@@ -24,7 +26,9 @@ public final class TeacherEma {
             if (s == null) {
                 throw new IllegalStateException("teacher parameter " + e.getKey() + " has no student counterpart");
             }
-            e.getValue().muli(momentum).addi(s.mul(1 - momentum));
+            INDArray t = e.getValue();
+            // t <- m t + (1 - m) s, in place (Axpy: z = a x + y).
+            Nd4j.exec(new Axpy(s, t.muli(momentum), t, 1 - momentum));
         }
     }
 }
