@@ -89,9 +89,12 @@ final class ExecutionPlan implements AutoCloseable {
         final INDArray[] outputs;
         final List<Binding> bindings;
         final boolean copy;
+        final Kernel kernel;
         INDArray copySource;
 
-        Step(SameDiffOp op, OpContext context, INDArray[] outputs, List<Binding> bindings, INDArray copySource) {
+        Step(SameDiffOp op, OpContext context, INDArray[] outputs, List<Binding> bindings, INDArray copySource,
+             Kernel kernel) {
+            this.kernel = kernel;
             this.op = op;
             this.fn = op.getOp();
             this.context = context;
@@ -110,6 +113,11 @@ final class ExecutionPlan implements AutoCloseable {
     private final BufferPool pool = new BufferPool();
     private final List<OpContext> contexts = new ArrayList<>();
     private final int staticOps;
+    private final boolean rewrite;
+    private final Map<String, INDArray> ones = new HashMap<>();
+    private final List<BufferPool.Slot> temps = new ArrayList<>();
+    private final List<Kernel> kernels = new ArrayList<>();
+    private int rewritten;
 
     /**
      * Plans and runs the graph once.
@@ -122,8 +130,9 @@ final class ExecutionPlan implements AutoCloseable {
      * @param feed          placeholder values
      */
     ExecutionPlan(SameDiff graph, SameDiff listenerOwner, Operation operation, List<SameDiffOp> order,
-                  Set<String> requested, Map<String, INDArray> feed) {
+                  Set<String> requested, Map<String, INDArray> feed, boolean rewrite) {
         this.graph = graph;
+        this.rewrite = rewrite;
         this.listenerOwner = listenerOwner;
         this.operation = operation;
         Map<String, Integer> consumers = new HashMap<>();
@@ -172,6 +181,7 @@ final class ExecutionPlan implements AutoCloseable {
             INDArray[] outputs = new INDArray[outNames.size()];
             Storage[] storages = new Storage[outputs.length];
             INDArray copySource = null;
+            Kernel kernel = null;
             if (fn instanceof Identity) {
                 String in = inNames.get(0);
                 Value source = values.get(in);
@@ -204,6 +214,18 @@ final class ExecutionPlan implements AutoCloseable {
                     storages[i] = allocate(shapes.get(i), type, outputs, i);
                     oc.setOutputArray(i, outputs[i]);
                 }
+                if (rewrite) {
+                    boolean[] planned = new boolean[args.length];
+                    for (int i = 0; i < args.length; i++) {
+                        VariableType t = graph.getVariable(inNames.get(i)).getVariableType();
+                        planned[i] = t != VariableType.PLACEHOLDER && t != VariableType.VARIABLE;
+                    }
+                    kernel = Rewrites.forOp(dyn, args, outputs, planned, scratch);
+                    if (kernel != null) {
+                        kernels.add(kernel);
+                        rewritten++;
+                    }
+                }
             } else if (fn instanceof Op legacy) {
                 bindLegacy(op, legacy, args, values, bindings, oc);
                 List<LongShapeDescriptor> shapes = ((BaseOp) legacy).calculateOutputShape(oc);
@@ -217,8 +239,10 @@ final class ExecutionPlan implements AutoCloseable {
                 throw new UnsupportedGraphException("op " + op.getName() + " (" + fn.getClass().getSimpleName()
                         + ") cannot be planned");
             }
-            Step step = new Step(op, oc, outputs, bindings, copySource);
+            Step step = new Step(op, oc, outputs, bindings, copySource, kernel);
             execute(step, listeners, at);
+            temps.forEach(pool::give);
+            temps.clear();
             for (int i = 0; i < outputs.length; i++) {
                 String name = outNames.get(i);
                 Storage s = storages[i];
@@ -260,6 +284,21 @@ final class ExecutionPlan implements AutoCloseable {
         }
         this.staticOps = skipped;
     }
+
+    private final Rewrites.Scratch scratch = new Rewrites.Scratch() {
+        @Override
+        public INDArray temp(DataType type, long... shape) {
+            BufferPool.Slot slot = pool.take(type, shape, 'c');
+            temps.add(slot);
+            return slot.array();
+        }
+
+        @Override
+        public INDArray ones(DataType type, long rows, long cols) {
+            return ExecutionPlan.this.ones.computeIfAbsent(type + ":" + rows + "x" + cols,
+                    k -> Nd4j.ones(type, rows, cols));
+        }
+    };
 
     private Storage allocate(LongShapeDescriptor shape, DataType type, INDArray[] outputs, int i) {
         if (shape.isEmpty()) {
@@ -335,6 +374,9 @@ final class ExecutionPlan implements AutoCloseable {
                     if (step.copy) {
                         step.copySource = now;
                     } else {
+                        if (step.kernel != null) {
+                            step.kernel.rebind(b.bound, now);
+                        }
                         if (b.scalarArgument) {
                             ((ScalarOp) step.fn).setScalar(now);
                         }
@@ -357,6 +399,8 @@ final class ExecutionPlan implements AutoCloseable {
             step.outputs[0].assign(step.copySource);
         } else if (fn instanceof Identity) {
             // alias: nothing to compute
+        } else if (step.kernel != null) {
+            step.kernel.run();
         } else if (fn instanceof CustomOp custom) {
             Nd4j.exec(custom, step.context);
         } else {
@@ -382,6 +426,11 @@ final class ExecutionPlan implements AutoCloseable {
         return staticOps;
     }
 
+    /** Ops computed by a {@link Kernel} instead of their own libnd4j implementation. */
+    int rewrittenOpCount() {
+        return rewritten;
+    }
+
     /** Bytes of every buffer the plan holds. */
     long plannedBytes() {
         return pool.totalBytes();
@@ -395,6 +444,8 @@ final class ExecutionPlan implements AutoCloseable {
     @Override
     public void close() {
         pool.close();
+        kernels.forEach(Kernel::close);
+        ones.values().forEach(INDArray::close);
         for (OpContext oc : contexts) {
             try {
                 oc.close();
@@ -407,6 +458,6 @@ final class ExecutionPlan implements AutoCloseable {
 
     @Override
     public String toString() {
-        return steps.size() + " ops (+" + staticOps + " static), " + pool.totalBytes() / (1 << 20) + " MiB planned";
+        return steps.size() + " ops (+" + staticOps + " static, " + rewritten + " rewritten), " + pool.totalBytes() / (1 << 20) + " MiB planned";
     }
 }

@@ -60,6 +60,7 @@ public final class GraphExecutor implements AutoCloseable {
     private final Set<String> placeholders;
     private final String unsupported;
     private boolean useSameDiff;
+    private final boolean rewrites = !"false".equalsIgnoreCase(System.getProperty("mugs.engine.rewrites", "true"));
     private final LinkedHashMap<String, ExecutionPlan> plans = new LinkedHashMap<>(8, 0.75f, true);
 
     private GraphExecutor(SameDiff model, SameDiff graph, Operation operation, List<String> outputs,
@@ -139,7 +140,7 @@ public final class GraphExecutor implements AutoCloseable {
         Map<String, INDArray> values;
         if (plan == null) {
             try {
-                plan = new ExecutionPlan(graph, model, operation, order, requested(), feed);
+                plan = new ExecutionPlan(graph, model, operation, order, requested(), feed, rewrites);
             } catch (UnsupportedGraphException e) {
                 LOG.info("running through SameDiff's session: {}", e.getMessage());
                 useSameDiff = true;
@@ -204,6 +205,12 @@ public final class GraphExecutor implements AutoCloseable {
     public synchronized int opsPerRun() {
         ExecutionPlan last = lastPlan();
         return last == null ? -1 : last.opCount();
+    }
+
+    /** Ops of the most recent plan computed by a rewrite (see {@code Rewrites}), or -1 before the first run. */
+    public synchronized int rewrittenOps() {
+        ExecutionPlan last = lastPlan();
+        return last == null ? -1 : last.rewrittenOpCount();
     }
 
     /** Bytes of the buffers held by all plans (intermediates and results). */

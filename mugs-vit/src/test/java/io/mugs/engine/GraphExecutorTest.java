@@ -94,6 +94,7 @@ class GraphExecutorTest {
             }
         }
         assertTrue(exec.opsPerRun() > 100, "ops per run " + exec.opsPerRun());
+        assertTrue(exec.rewrittenOps() > 10, "rewritten " + exec.rewrittenOps());
         exec.close();
     }
 
@@ -106,6 +107,38 @@ class GraphExecutorTest {
     void gradientsEqualSameDiffInFloat() {
         checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
         checkGradientsMatch(DataType.FLOAT, 1e-5, 0);   // ND4J's fused layer_norm and its backward
+    }
+
+    @Test
+    void broadcastBackwardRewritesMatchSameDiffForEveryAxisPattern() {
+        long[][][] pairs = {
+                {{4, 6}, {6}}, {{4, 6}, {1, 6}}, {{4, 6}, {4, 1}}, {{2, 3, 5}, {1, 3, 1}}, {{2, 3, 5}, {2, 1, 5}},
+                {{2, 3, 5}, {5}}, {{1, 6}, {4, 6}}};
+        for (String op : new String[] {"mul", "add", "sub"}) {
+            for (long[][] pair : pairs) {
+                SameDiff sd = SameDiff.create();
+                SplittableRandom r = new SplittableRandom(pair[0].length * 10L + pair[1].length);
+                SDVariable x = sd.var("x", Initializers.normal(r, DataType.DOUBLE, pair[0]));
+                SDVariable y = sd.var("y", Initializers.normal(r, DataType.DOUBLE, pair[1]));
+                SDVariable z = op.equals("mul") ? x.mul(y) : op.equals("add") ? x.add(y) : x.sub(y);
+                SDVariable w = sd.placeHolder("w", DataType.DOUBLE, z.getShape());
+                SDVariable loss = sd.identity("loss", z.mul(z).mul(w).sum());
+                sd.setLossVariables(loss);
+                long[] zShape = op.equals("mul") ? x.mul(y).eval().shape() : z.eval().shape();
+                Map<String, INDArray> feed = Map.of("w", Initializers.normal(r, DataType.DOUBLE, zShape));
+                GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("x", "y"));
+                var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("x", "y"));
+                for (int run = 0; run < 2; run++) {
+                    var ours = exec.run(feed);
+                    String what = op + " " + java.util.Arrays.toString(pair[0]) + " with "
+                            + java.util.Arrays.toString(pair[1]);
+                    assertClose(theirs.getGradients().get("x"), ours.gradients().get("x"), 1e-12, what + " dx");
+                    assertClose(theirs.getGradients().get("y"), ours.gradients().get("y"), 1e-12, what + " dy");
+                }
+                assertTrue(exec.rewrittenOps() >= 1, op + " " + java.util.Arrays.toString(pair[0]) + " with "
+                        + java.util.Arrays.toString(pair[1]) + ": the broadcast backward op is rewritten");
+            }
+        }
     }
 
     @Test
