@@ -90,7 +90,10 @@ public final class TrainBenchmark {
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,
                     100 * v / 1e3 / sec));
-            System.out.printf("peak RSS: %.2f GB%n", VitBenchmark.peakRssBytes() / 1e9);
+            System.out.printf("peak RSS: %.2f GB (engine buffers %.2f GB, student live peak %.2f GB, Java heap in use "
+                    + "%.2f GB)%n", VitBenchmark.peakRssBytes() / 1e9, trainer.engineBytes() / 1e9,
+                    trainer.studentPeakLiveBytes() / 1e9,
+                    (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1e9);
             if (a.get("profile", null) != null && it.hasNext()) {
                 OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
                 trainer.model().student().addListeners(profile);

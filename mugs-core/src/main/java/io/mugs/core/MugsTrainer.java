@@ -276,6 +276,16 @@ public final class MugsTrainer {
         return (int) Math.min(iteration, lrSchedule.length - 1);
     }
 
+    /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
+    public long engineBytes() {
+        return teacherExecutor.plannedBytes() + studentExecutor.plannedBytes();
+    }
+
+    /** Largest bytes of student-graph intermediates alive at one time (what an ideal allocator would need). */
+    public long studentPeakLiveBytes() {
+        return studentExecutor.peakLiveBytes();
+    }
+
     /** Epoch of the next step. */
     public int epoch() {
         return (int) (iteration / itersPerEpoch);

@@ -55,6 +55,8 @@ final class ExecutionPlan implements AutoCloseable {
         final BufferPool.Slot slot;
         int pending;
         boolean pinned;
+        boolean released;
+        String label;
 
         Storage(BufferPool.Slot slot) {
             this.slot = slot;
@@ -115,6 +117,10 @@ final class ExecutionPlan implements AutoCloseable {
     private final int staticOps;
     private final boolean rewrite;
     private final Map<String, INDArray> ones = new HashMap<>();
+    /** With -Dmugs.engine.memoryReport=true: bytes per producing op type of the values alive at the peak. */
+    private final Map<String, Long> report = Boolean.getBoolean("mugs.engine.memoryReport") ? new HashMap<>() : null;
+    private final List<Storage> live = new ArrayList<>();
+    private long reportBytes;
     private final List<BufferPool.Slot> temps = new ArrayList<>();
     private final List<Kernel> kernels = new ArrayList<>();
     private int rewritten;
@@ -137,7 +143,7 @@ final class ExecutionPlan implements AutoCloseable {
         this.operation = operation;
         Map<String, Integer> consumers = new HashMap<>();
         for (SameDiffOp op : order) {
-            for (String in : new LinkedHashSet<>(inputs(op))) {
+            for (String in : dataInputs(op)) {
                 consumers.merge(in, 1, Integer::sum);
             }
         }
@@ -239,6 +245,19 @@ final class ExecutionPlan implements AutoCloseable {
                 throw new UnsupportedGraphException("op " + op.getName() + " (" + fn.getClass().getSimpleName()
                         + ") cannot be planned");
             }
+            if (report != null) {
+                live.removeIf(st -> st.released);
+                long bytes = live.stream().mapToLong(st -> st.slot.array().length() * st.slot.array().dataType().width())
+                        .sum();
+                if (bytes > reportBytes) {
+                    reportBytes = bytes;
+                    report.clear();
+                    for (Storage st : live) {
+                        report.merge(st.label, st.slot.array().length() * st.slot.array().dataType().width(),
+                                Long::sum);
+                    }
+                }
+            }
             Step step = new Step(op, oc, outputs, bindings, copySource, kernel);
             execute(step, listeners, at);
             temps.forEach(pool::give);
@@ -253,6 +272,10 @@ final class ExecutionPlan implements AutoCloseable {
                     }
                 }
                 values.put(name, new Value(outputs[i], s, allStatic));
+                if (s != null && s.slot != null && report != null && s.label == null) {
+                    s.label = fn.opName();
+                    live.add(s);
+                }
                 if (requested.contains(name)) {
                     results.put(name, outputs[i]);
                 }
@@ -262,7 +285,7 @@ final class ExecutionPlan implements AutoCloseable {
             } else {
                 steps.add(step);
             }
-            for (String in : new LinkedHashSet<>(inNames)) {
+            for (String in : dataInputs(op)) {
                 Value value = values.get(in);
                 if (value != null && value.storage() != null) {
                     value.storage().pending--;
@@ -283,6 +306,12 @@ final class ExecutionPlan implements AutoCloseable {
             }
         }
         this.staticOps = skipped;
+        if (report != null) {
+            StringBuilder sb = new StringBuilder("values alive at the peak, " + reportBytes / (1 << 20) + " MiB:");
+            report.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue(), x.getValue())).limit(25)
+                    .forEach(e -> sb.append(String.format("%n  %-24s %8.1f MiB", e.getKey(), e.getValue() / 1048576.0)));
+            org.slf4j.LoggerFactory.getLogger(ExecutionPlan.class).info(sb.toString());
+        }
     }
 
     private final Rewrites.Scratch scratch = new Rewrites.Scratch() {
@@ -311,9 +340,9 @@ final class ExecutionPlan implements AutoCloseable {
     }
 
     private void release(Storage s) {
-        if (s != null && s.pending <= 0 && !s.pinned && s.slot != null) {
+        if (s != null && s.pending <= 0 && !s.pinned && !s.released && s.slot != null) {
             pool.give(s.slot);
-            s.pinned = true;   // given back once
+            s.released = true;
         }
     }
 
@@ -342,6 +371,28 @@ final class ExecutionPlan implements AutoCloseable {
                 oc.setInputArray(1, args[1]);
             }
         }
+    }
+
+    /**
+     * The inputs whose data the op reads. Shape ops, and the backward ops of addition, subtraction and the mean and
+     * sum reductions, only read their forward inputs' shapes: those inputs do not keep a value alive (SameDiff's
+     * backward graph would otherwise hold every residual stream and every reshaped tensor until the backward pass).
+     * The array object stays bound, so its shape is still there when its buffer already holds another value.
+     */
+    private static Set<String> dataInputs(SameDiffOp op) {
+        List<String> in = inputs(op);
+        DifferentialFunction fn = op.getOp();
+        int shapeOnly;
+        if (isShapeOp(fn)) {
+            shapeOnly = in.size();
+        } else {
+            shapeOnly = switch (fn.opName()) {
+                case "add_bp", "subtract_bp" -> in.size() == 3 ? 2 : 0;
+                case "reduce_mean_bp", "reduce_sum_bp" -> in.size() == 2 ? 1 : 0;
+                default -> 0;
+            };
+        }
+        return new LinkedHashSet<>(in.subList(shapeOnly, in.size()));
     }
 
     private static boolean isShapeOp(DifferentialFunction fn) {

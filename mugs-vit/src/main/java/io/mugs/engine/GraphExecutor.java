@@ -218,6 +218,11 @@ public final class GraphExecutor implements AutoCloseable {
         return plans.values().stream().mapToLong(ExecutionPlan::plannedBytes).sum();
     }
 
+    /** The largest number of bytes of intermediates alive at one time in any plan. */
+    public synchronized long peakLiveBytes() {
+        return plans.values().stream().mapToLong(ExecutionPlan::peakLiveBytes).max().orElse(0);
+    }
+
     private ExecutionPlan lastPlan() {
         ExecutionPlan last = null;
         for (ExecutionPlan p : plans.values()) {
