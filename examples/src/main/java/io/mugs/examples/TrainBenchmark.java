@@ -55,7 +55,7 @@ public final class TrainBenchmark {
         if (sameDiff) {
             System.setProperty("mugs.engine", "samediff");
         }
-        ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 2));
+        ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 3));
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(cfg.crops()),
                 cfg.batchSize(), cfg.workers(), 2 * cfg.workers(), 1)) {
             MugsTrainer trainer = new MugsTrainer(cfg, loader.stepsPerEpoch());

@@ -49,6 +49,8 @@ final class Rewrites {
             case "add_bp":
             case "subtract_bp":
                 return broadcastBackward(name, args, outputs, planned, scratch);
+            case "divide_bp":
+                return divideBackward(args, outputs, planned, scratch);
             case "layer_norm":
                 return layerNormCase(op, args) ? layerNorm(args, outputs[0], scratch) : null;
             case "layer_norm_bp":
@@ -100,6 +102,34 @@ final class Rewrites {
             }
         }
         return k;
+    }
+
+    /**
+     * {@code z = x / y}: {@code dx = reduce(dz / y)}, {@code dy = -reduce(dz x / y^2)}, each reduced over the axes
+     * its operand was broadcast along (the weight-normalised prototypes, [65536, 256] / [65536, 1]: 0.94 s native).
+     */
+    private static Kernel divideBackward(INDArray[] args, INDArray[] outputs, boolean[] planned, Scratch scratch) {
+        if (args.length != 3 || outputs.length != 2) {
+            return null;
+        }
+        INDArray x = args[0];
+        INDArray y = args[1];
+        INDArray dz = args[2];
+        if (Arrays.equals(x.shape(), y.shape()) || !planned[2] || !contiguous(dz) || !contiguous(outputs[0])
+                || !contiguous(outputs[1]) || x.dataType() != dz.dataType()) {
+            return null;
+        }
+        Kernel k = new Kernel();
+        DataType type = dz.dataType();
+        boolean dxFull = Arrays.equals(outputs[0].shape(), dz.shape());
+        INDArray quotient = dxFull ? outputs[0] : scratch.temp(type, dz.shape());
+        k.pairwise("divide", dz, y, quotient);
+        if (!dxFull && !reduceTo(k, quotient, outputs[0], 1, scratch)) {
+            return null;
+        }
+        INDArray t = scratch.temp(type, dz.shape());
+        k.pairwise("multiply", quotient, x, t).pairwise("divide", t, y, t);
+        return reduceTo(k, t, outputs[1], -1, scratch) ? k : null;
     }
 
     /** Adds {@code target = sign * sum of source over the axes target broadcasts along}. */

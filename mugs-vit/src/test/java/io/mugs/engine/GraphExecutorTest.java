@@ -114,17 +114,22 @@ class GraphExecutorTest {
         long[][][] pairs = {
                 {{4, 6}, {6}}, {{4, 6}, {1, 6}}, {{4, 6}, {4, 1}}, {{2, 3, 5}, {1, 3, 1}}, {{2, 3, 5}, {2, 1, 5}},
                 {{2, 3, 5}, {5}}, {{1, 6}, {4, 6}}};
-        for (String op : new String[] {"mul", "add", "sub"}) {
+        for (String op : new String[] {"mul", "add", "sub", "div"}) {
             for (long[][] pair : pairs) {
                 SameDiff sd = SameDiff.create();
                 SplittableRandom r = new SplittableRandom(pair[0].length * 10L + pair[1].length);
                 SDVariable x = sd.var("x", Initializers.normal(r, DataType.DOUBLE, pair[0]));
                 SDVariable y = sd.var("y", Initializers.normal(r, DataType.DOUBLE, pair[1]));
-                SDVariable z = op.equals("mul") ? x.mul(y) : op.equals("add") ? x.add(y) : x.sub(y);
+                SDVariable z = switch (op) {
+                    case "mul" -> x.mul(y);
+                    case "add" -> x.add(y);
+                    case "sub" -> x.sub(y);
+                    default -> x.div(sd.math.abs(y).add(1.0));   // keeps the divisor away from zero
+                };
                 SDVariable w = sd.placeHolder("w", DataType.DOUBLE, z.getShape());
                 SDVariable loss = sd.identity("loss", z.mul(z).mul(w).sum());
                 sd.setLossVariables(loss);
-                long[] zShape = op.equals("mul") ? x.mul(y).eval().shape() : z.eval().shape();
+                long[] zShape = z.eval().shape();
                 Map<String, INDArray> feed = Map.of("w", Initializers.normal(r, DataType.DOUBLE, zShape));
                 GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("x", "y"));
                 var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("x", "y"));
