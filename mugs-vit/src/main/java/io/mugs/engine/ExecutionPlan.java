@@ -92,11 +92,13 @@ final class ExecutionPlan implements AutoCloseable {
         final List<Binding> bindings;
         final boolean copy;
         final Kernel kernel;
+        final boolean wide;
         INDArray copySource;
 
         Step(SameDiffOp op, OpContext context, INDArray[] outputs, List<Binding> bindings, INDArray copySource,
-             Kernel kernel) {
+             Kernel kernel, boolean wide) {
             this.kernel = kernel;
+            this.wide = wide;
             this.op = op;
             this.fn = op.getOp();
             this.context = context;
@@ -258,7 +260,10 @@ final class ExecutionPlan implements AutoCloseable {
                     }
                 }
             }
-            Step step = new Step(op, oc, outputs, bindings, copySource, kernel);
+            boolean wide = kernel == null && fn instanceof DynamicCustomOp d
+                    && (fn.opName().equals("matmul") || fn.opName().equals("matmul_bp"))
+                    && Threads.wideMatmul(args, d.iArgs(), fn.opName().equals("matmul_bp"));
+            Step step = new Step(op, oc, outputs, bindings, copySource, kernel, wide);
             execute(step, listeners, at);
             temps.forEach(pool::give);
             temps.clear();
@@ -452,6 +457,13 @@ final class ExecutionPlan implements AutoCloseable {
             // alias: nothing to compute
         } else if (step.kernel != null) {
             step.kernel.run();
+        } else if (step.wide) {
+            Threads.widen();
+            try {
+                Nd4j.exec((CustomOp) fn, step.context);
+            } finally {
+                Threads.narrow();
+            }
         } else if (fn instanceof CustomOp custom) {
             Nd4j.exec(custom, step.context);
         } else {
