@@ -1,6 +1,6 @@
 package io.mugs.examples;
 
-import io.mugs.vit.Gradients;
+import io.mugs.engine.GraphExecutor;
 import io.mugs.vit.Initializers;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitConfig;
@@ -35,6 +35,9 @@ public final class VitBenchmark {
               --dim D --depth L --heads H --patch P --image S --channels C   (override the preset)
               --ln-eps E      LayerNorm epsilon (default 1e-6; 0 selects ND4J's fused layer_norm)
               --profile       also print wall time per op type
+              --engine E      planned (default: io.mugs.engine's executor) or samediff (SameDiff's own session)
+              --torch         also time the PyTorch twin (scripts/vit_torch_twin.py, /usr/bin/python3 with OpenBLAS)
+                              on the same shapes with 1 and 2 threads, and print the ratios
               --batch B       images per step (default 64)
               --iters N       timed iterations after 2 warm-up ones (default 5)
               --matmul N      side of the square matmul for the peak figure (default 2048)
@@ -45,7 +48,7 @@ public final class VitBenchmark {
 
     public static void main(String[] argv) {
         Args a = new Args(argv, Set.of("preset", "dim", "depth", "heads", "patch", "image", "channels", "batch",
-                "iters", "matmul", "ln-eps", "profile"), USAGE);
+                "iters", "matmul", "ln-eps", "profile", "engine", "torch"), USAGE);
         VitConfig base = switch (a.get("preset", "tiny28")) {
             case "tiny28" -> VitConfig.tiny(4).toBuilder().imageSize(28).inChannels(1).build();
             case "fm" -> VitConfig.tiny(4).toBuilder().imageSize(28).inChannels(1).depth(6).build();
@@ -78,20 +81,29 @@ public final class VitBenchmark {
         Map<String, INDArray> feed = new HashMap<>(Map.of("x", images));
         List<String> params = vit.parameterNames();
 
+        if (a.get("engine", "planned").equals("samediff")) {
+            System.setProperty("mugs.engine", "samediff");
+        }
+        GraphExecutor forward = GraphExecutor.outputs(sd, List.of(out.cls().name()));
+        GraphExecutor training = GraphExecutor.gradients(sd, List.of(), params);
+        System.out.printf("engine: %s%n", forward.planned() ? "planned" : "samediff");
         double flops = cfg.forwardFlops(size) * batch;
-        double fwd = time(iters, () -> sd.output(feed, out.cls().name()));
-        double train = time(iters, () -> Gradients.calculate(sd, feed, params));
+        double fwd = time(iters, () -> forward.run(feed));
+        double train = time(iters, () -> training.run(feed));
         report("forward", fwd, batch, flops, peak);
         report("forward+backward", train, batch, 3 * flops, peak);
+        if (a.get("torch", null) != null) {
+            TorchTwin.compare(cfg, batch, iters, fwd, train);
+        }
         if (a.get("profile", null) != null) {
             OpProfile profile = new OpProfile();
             sd.setListeners(profile);
             long s = System.nanoTime();
-            sd.output(feed, out.cls().name());
+            forward.run(feed);
             System.out.printf("forward wall %.1f ms, %s", (System.nanoTime() - s) / 1e6, profile.report(12));
             profile.reset();
             s = System.nanoTime();
-            Gradients.calculate(sd, feed, params);
+            training.run(feed);
             System.out.printf("forward+backward wall %.1f ms, %s", (System.nanoTime() - s) / 1e6, profile.report(25));
             sd.setListeners();
         }
