@@ -48,7 +48,10 @@ public final class TopK {
         }
         int n = (int) scores.size(0);
         int m = (int) scores.size(1);
-        float[] all = scores.castTo(DataType.FLOAT).dup('c').data().asFloat();
+        // Read the scores in place when they are a plain float matrix (the graph's similarity); copy otherwise.
+        INDArray plain = scores.dataType() == DataType.FLOAT && scores.ordering() == 'c' && !scores.isView()
+                ? scores : scores.castTo(DataType.FLOAT).dup('c');
+        java.nio.FloatBuffer all = plain.data().asNioFloat();
         int[] out = new int[n * k];
         float[] best = new float[k];
         int[] bestIndex = new int[k];
@@ -56,10 +59,12 @@ public final class TopK {
             Arrays.fill(best, Float.NEGATIVE_INFINITY);
             Arrays.fill(bestIndex, -1);
             int off = r * m;
+            float floor = Float.NEGATIVE_INFINITY;
+            int filled = 0;
             for (int j = 0; j < m; j++) {
-                float v = all[off + j];
-                if (v > best[k - 1] || bestIndex[k - 1] < 0) {
-                    int p = k - 1;
+                float v = all.get(off + j);
+                if (filled < k || v > floor) {
+                    int p = Math.min(filled, k - 1);
                     while (p > 0 && (bestIndex[p - 1] < 0 || best[p - 1] < v)) {
                         best[p] = best[p - 1];
                         bestIndex[p] = bestIndex[p - 1];
@@ -67,6 +72,8 @@ public final class TopK {
                     }
                     best[p] = v;
                     bestIndex[p] = j;
+                    filled = Math.min(filled + 1, k);
+                    floor = filled == k ? best[k - 1] : Float.NEGATIVE_INFINITY;
                 }
             }
             System.arraycopy(bestIndex, 0, out, r * k, k);
