@@ -93,11 +93,13 @@ final class ExecutionPlan implements AutoCloseable {
         final boolean copy;
         final Kernel kernel;
         final boolean wide;
+        final boolean alias;
         INDArray copySource;
 
         Step(SameDiffOp op, OpContext context, INDArray[] outputs, List<Binding> bindings, INDArray copySource,
-             Kernel kernel, boolean wide) {
+             Kernel kernel, boolean wide, boolean alias) {
             this.kernel = kernel;
+            this.alias = alias;
             this.wide = wide;
             this.op = op;
             this.fn = op.getOp();
@@ -116,8 +118,11 @@ final class ExecutionPlan implements AutoCloseable {
     private final Map<String, INDArray> results = new LinkedHashMap<>();
     private final BufferPool pool = new BufferPool();
     private final List<OpContext> contexts = new ArrayList<>();
-    private final int staticOps;
+    private final List<SameDiffOp> order;
+    private final Set<String> requested;
     private final boolean rewrite;
+    private int staticOps;
+    private long outputBytes;
     private final Map<String, INDArray> ones = new HashMap<>();
     /** With -Dmugs.engine.memoryReport=true: bytes per producing op type of the values alive at the peak. */
     private final Map<String, Long> report = Boolean.getBoolean("mugs.engine.memoryReport") ? new HashMap<>() : null;
@@ -128,21 +133,26 @@ final class ExecutionPlan implements AutoCloseable {
     private int rewritten;
 
     /**
-     * Plans and runs the graph once.
+     * A plan of {@code order} over {@code graph}; {@link #build} then runs the graph once and fixes the arrays.
      *
      * @param graph         the graph whose ops run (a model graph, or its gradient function)
      * @param listenerOwner the graph whose listeners are called per op (SameDiff passes the model's listeners to its
      *                      gradient function)
      * @param order         the ops to run, in a valid order
      * @param requested     variables whose values the caller reads after a run
-     * @param feed          placeholder values
      */
     ExecutionPlan(SameDiff graph, SameDiff listenerOwner, Operation operation, List<SameDiffOp> order,
-                  Set<String> requested, Map<String, INDArray> feed, boolean rewrite) {
+                  Set<String> requested, boolean rewrite) {
         this.graph = graph;
         this.rewrite = rewrite;
         this.listenerOwner = listenerOwner;
         this.operation = operation;
+        this.order = order;
+        this.requested = requested;
+    }
+
+    /** Runs the graph once on {@code feed}, choosing every op's arrays; {@link #results()} holds the values. */
+    void build(Map<String, INDArray> feed) {
         Map<String, Integer> consumers = new HashMap<>();
         for (SameDiffOp op : order) {
             for (String in : dataInputs(op)) {
@@ -190,6 +200,7 @@ final class ExecutionPlan implements AutoCloseable {
             Storage[] storages = new Storage[outputs.length];
             INDArray copySource = null;
             Kernel kernel = null;
+            boolean alias = fn instanceof Identity && values.containsKey(inNames.get(0));
             if (fn instanceof Identity) {
                 String in = inNames.get(0);
                 Value source = values.get(in);
@@ -217,12 +228,25 @@ final class ExecutionPlan implements AutoCloseable {
                             + ") gave " + (shapes == null ? 0 : shapes.size()) + " output shapes for "
                             + outputs.length + " outputs");
                 }
-                for (int i = 0; i < outputs.length; i++) {
-                    DataType type = graph.getVariable(outNames.get(i)).dataType();
-                    storages[i] = allocate(shapes.get(i), type, outputs, i);
-                    oc.setOutputArray(i, outputs[i]);
+                Value source = values.get(inNames.isEmpty() ? "" : inNames.get(0));
+                if (rewrite && fn.opName().equals("reshape") && source != null && source.storage() != null
+                        && isContiguous(source.array()) && shapes.get(0).getOrder() == 'c'
+                        && shapes.get(0).dataType() == source.array().dataType()) {
+                    // A reshape of a contiguous value is a view of the same buffer: no copy, one storage.
+                    long[] shape = shapes.get(0).getShape();
+                    INDArray in = source.array();
+                    outputs[0] = Nd4j.create(in.data(), shape, Nd4j.getStrides(shape, 'c'), in.offset(), 'c',
+                            in.dataType());
+                    storages[0] = source.storage();
+                    alias = true;
+                } else {
+                    for (int i = 0; i < outputs.length; i++) {
+                        DataType type = graph.getVariable(outNames.get(i)).dataType();
+                        storages[i] = allocate(shapes.get(i), type, outputs, i);
+                        oc.setOutputArray(i, outputs[i]);
+                    }
                 }
-                if (rewrite) {
+                if (rewrite && !alias) {
                     boolean[] planned = new boolean[args.length];
                     for (int i = 0; i < args.length; i++) {
                         VariableType t = graph.getVariable(inNames.get(i)).getVariableType();
@@ -263,7 +287,7 @@ final class ExecutionPlan implements AutoCloseable {
             boolean wide = kernel == null && fn instanceof DynamicCustomOp d
                     && (fn.opName().equals("matmul") || fn.opName().equals("matmul_bp"))
                     && Threads.wideMatmul(args, d.iArgs(), fn.opName().equals("matmul_bp"));
-            Step step = new Step(op, oc, outputs, bindings, copySource, kernel, wide);
+            Step step = new Step(op, oc, outputs, bindings, copySource, kernel, wide, alias);
             execute(step, listeners, at);
             temps.forEach(pool::give);
             temps.clear();
@@ -285,7 +309,7 @@ final class ExecutionPlan implements AutoCloseable {
                     results.put(name, outputs[i]);
                 }
             }
-            if (allStatic && !(fn instanceof Identity)) {
+            if (allStatic && !alias) {
                 skipped++;
             } else {
                 steps.add(step);
@@ -341,6 +365,7 @@ final class ExecutionPlan implements AutoCloseable {
         }
         BufferPool.Slot slot = pool.take(type, shape.getShape(), shape.getOrder());
         outputs[i] = slot.array();
+        outputBytes += outputs[i].length() * type.width();
         return new Storage(slot);
     }
 
@@ -400,6 +425,11 @@ final class ExecutionPlan implements AutoCloseable {
         return new LinkedHashSet<>(in.subList(shapeOnly, in.size()));
     }
 
+    private static boolean isContiguous(INDArray a) {
+        return a.ordering() == 'c' && !a.isEmpty()
+                && java.util.Arrays.equals(a.stride(), Nd4j.getStrides(a.shape(), 'c'));
+    }
+
     private static boolean isShapeOp(DifferentialFunction fn) {
         return fn instanceof Shape || fn instanceof ShapeN || fn instanceof Size || fn instanceof SizeAt
                 || fn instanceof Rank;
@@ -453,8 +483,8 @@ final class ExecutionPlan implements AutoCloseable {
         DifferentialFunction fn = step.fn;
         if (step.copy) {
             step.outputs[0].assign(step.copySource);
-        } else if (fn instanceof Identity) {
-            // alias: nothing to compute
+        } else if (step.alias) {
+            // the output is a view of the input: nothing to compute
         } else if (step.kernel != null) {
             step.kernel.run();
         } else if (step.wide) {
@@ -492,6 +522,11 @@ final class ExecutionPlan implements AutoCloseable {
     /** Ops computed by a {@link Kernel} instead of their own libnd4j implementation. */
     int rewrittenOpCount() {
         return rewritten;
+    }
+
+    /** Bytes of every op output of one run: what an executor that frees nothing would hold. */
+    long outputBytes() {
+        return outputBytes;
     }
 
     /** Bytes of every buffer the plan holds. */

@@ -139,12 +139,17 @@ public final class GraphExecutor implements AutoCloseable {
         ExecutionPlan plan = plans.get(signature);
         Map<String, INDArray> values;
         if (plan == null) {
+            plan = new ExecutionPlan(graph, model, operation, order, requested(), rewrites);
             try {
-                plan = new ExecutionPlan(graph, model, operation, order, requested(), feed, rewrites);
+                plan.build(feed);
             } catch (UnsupportedGraphException e) {
+                plan.close();
                 LOG.info("running through SameDiff's session: {}", e.getMessage());
                 useSameDiff = true;
                 return runSameDiff(feed);
+            } catch (RuntimeException e) {
+                plan.close();
+                throw e;
             }
             plans.put(signature, plan);
             LOG.debug("planned {} for {}", plan, signature);
@@ -216,6 +221,12 @@ public final class GraphExecutor implements AutoCloseable {
     /** Bytes of the buffers held by all plans (intermediates and results). */
     public synchronized long plannedBytes() {
         return plans.values().stream().mapToLong(ExecutionPlan::plannedBytes).sum();
+    }
+
+    /** Bytes of every op output of one run of the most recent plan (what keeping every array would hold). */
+    public synchronized long outputBytes() {
+        ExecutionPlan last = lastPlan();
+        return last == null ? -1 : last.outputBytes();
     }
 
     /** The largest number of bytes of intermediates alive at one time in any plan. */

@@ -95,6 +95,9 @@ class GraphExecutorTest {
         }
         assertTrue(exec.opsPerRun() > 100, "ops per run " + exec.opsPerRun());
         assertTrue(exec.rewrittenOps() > 10, "rewritten " + exec.rewrittenOps());
+        // Released at last use: the live peak is a fraction of what keeping every op output would hold.
+        assertTrue(exec.peakLiveBytes() < 0.5 * exec.outputBytes(),
+                "live peak " + exec.peakLiveBytes() + " of " + exec.outputBytes() + " bytes of op outputs");
         exec.close();
     }
 
