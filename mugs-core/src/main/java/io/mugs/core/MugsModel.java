@@ -57,6 +57,7 @@ public final class MugsModel {
     public static final String PATCH_MEAN = "patch_mean";
 
     private final MugsConfig config;
+    private final DataType type;
     private final SameDiff student = SameDiff.create();
     private final SameDiff teacher = SameDiff.create();
     private final VisionTransformer studentBackbone;
@@ -68,9 +69,19 @@ public final class MugsModel {
     private final List<String> lastLayer = new ArrayList<>();
     private final List<String> lossOutputs = new ArrayList<>();
 
+    /** The model in FLOAT, as the trainer runs it. */
     public MugsModel(MugsConfig config) {
+        this(config, DataType.FLOAT);
+    }
+
+    /**
+     * The model with variables and placeholders of {@code type} (DOUBLE serves numerical checks; the trainer's
+     * state is FLOAT).
+     */
+    public MugsModel(MugsConfig config, DataType type) {
         this.config = config;
-        DataType f = DataType.FLOAT;
+        this.type = type;
+        DataType f = type;
         long seed = config.seed();
         var crops = config.crops();
         int g = crops.globalSize();
@@ -152,21 +163,21 @@ public final class MugsModel {
 
     private ProjectionHead instanceHead(SameDiff sd, String prefix, int predictorHidden, long seed) {
         return new ProjectionHead(sd, prefix, config.vit().embedDim(), config.instanceHidden(), config.instanceOut(),
-                predictorHidden, config.useBnInHead(), DataType.FLOAT, seed);
+                predictorHidden, config.useBnInHead(), type, seed);
     }
 
     private GroupHead groupHead(SameDiff sd, long seed) {
         return new GroupHead(sd, "group_head.", config.vit().embedDim(), config.groupHidden(),
                 config.groupBottleneck(), config.prototypes(), config.normLastLayer(), config.useBnInHead(),
-                DataType.FLOAT, seed);
+                type, seed);
     }
 
     private SDVariable aggregate(SameDiff sd, VisionTransformer backbone, SDVariable query, long seed) {
         int d = config.vit().embedDim();
         LocalGroupAggregator agg = new LocalGroupAggregator(sd, "backbone.", backbone, config.aggregatorDepth(),
-                DataType.FLOAT, seed);
+                type, seed);
         SDVariable neighbours = NeighbourLookup.neighbours(sd, query, sd.placeHolder(MEMORY_NORMALISED,
-                DataType.FLOAT, -1, d), sd.placeHolder(MEMORY, DataType.FLOAT, -1, d), config.neighbours());
+                type, -1, d), sd.placeHolder(MEMORY, type, -1, d), config.neighbours());
         return agg.apply(query, neighbours, config.neighbours(), backbone);
     }
 

@@ -7,9 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.data.MultiCropLoader;
 import io.mugs.losses.LossWeights;
+import io.mugs.engine.GraphExecutor;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -80,6 +83,38 @@ class EngineParityTest {
                 TeacherEma.update(model.teacherParameters(), model.studentParameters(), 0.99);
                 trainer.updateState(batch, teacher, student);
                 trainer.setIteration(step + 1);
+            }
+        }
+    }
+
+    @Test
+    void fullStudentGraphInDouble() {
+        MugsConfig cfg = Tiny.config();
+        try (MultiCropLoader loader = Tiny.loader(cfg)) {
+            MugsTrainer trainer = new MugsTrainer(cfg, 40);
+            MultiCropBatch batch = loader.batch(0, 0);
+            Map<String, INDArray> feed = new HashMap<>();
+            trainer.studentFeed(batch, trainer.teacherForward(batch))
+                    .forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
+            MugsModel model = new MugsModel(cfg, DataType.DOUBLE);
+            List<String> outputs = new ArrayList<>(model.lossOutputs());
+            outputs.add(MugsModel.PATCH_MEAN);
+            Set<String> params = model.studentParameters().keySet();
+            GraphExecutor exec = GraphExecutor.gradients(model.student(), outputs, params);
+            var expected = model.student().calculateGradientsAndOutputs(feed, outputs, params);
+            double total = 0;
+            for (INDArray g : expected.getGradients().values()) {
+                total += Math.pow(g.norm2Number().doubleValue(), 2);
+            }
+            for (int run = 0; run < 2; run++) {
+                GraphExecutor.Result ours = exec.run(feed);
+                for (String o : outputs) {
+                    assertClose(expected.getOutputs().get(o), ours.outputs().get(o), 1e-10, "run " + run + " " + o);
+                }
+                for (String p : params) {
+                    assertClose(expected.getGradients().get(p), ours.gradients().get(p), 1e-10,
+                            1e-13 * Math.sqrt(total), "run " + run + " d/d" + p);
+                }
             }
         }
     }
