@@ -12,6 +12,7 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.concurrency.AffinityManager;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Nd4j;
@@ -51,6 +52,7 @@ public final class TopK {
         // Read the scores in place when they are a plain float matrix (the graph's similarity); copy otherwise.
         INDArray plain = scores.dataType() == DataType.FLOAT && scores.ordering() == 'c' && !scores.isView()
                 ? scores : scores.castTo(DataType.FLOAT).dup('c');
+        Nd4j.getAffinityManager().ensureLocation(plain, AffinityManager.Location.HOST);   // CUDA: copy to host
         java.nio.FloatBuffer all = plain.data().asNioFloat();
         int[] out = new int[n * k];
         float[] best = new float[k];
