@@ -2,6 +2,7 @@ package io.mugs.eval;
 
 import io.mugs.data.EvalPreprocessing;
 import io.mugs.data.ImageSource;
+import io.mugs.engine.GraphExecutor;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitOutputs;
 import java.io.IOException;
@@ -37,6 +38,7 @@ public final class FeatureExtractor {
     private final String output;
     private final int size;
     private final int channels;
+    private GraphExecutor executor;
 
     /**
      * Adds an inference pass for {@code size x size} images to the backbone's graph, or reuses the one an earlier
@@ -70,7 +72,15 @@ public final class FeatureExtractor {
 
     /** Features of already preprocessed images [B, C, size, size]. */
     public INDArray apply(INDArray images) {
-        return sd.output(Map.of(input, images), output).get(output);
+        return run(images).dup();
+    }
+
+    /** The engine's result array (overwritten by the next batch of the same size). */
+    private INDArray run(INDArray images) {
+        if (executor == null) {
+            executor = GraphExecutor.outputs(sd, List.of(output));
+        }
+        return executor.run(Map.of(input, images)).outputs().get(output);
     }
 
     /** Features [n, F] of every image of {@code source}, in order; logs progress with ETA on long runs. */
@@ -92,11 +102,14 @@ public final class FeatureExtractor {
             for (int i = 0; i < n; i++) {
                 EvalPreprocessing.apply(source.load(start + i), size, mean, std, data, i * per);
             }
-            INDArray f = apply(Nd4j.create(data, new long[] {n, channels, size, size}, DataType.FLOAT));
+            INDArray f = run(Nd4j.create(data, new long[] {n, channels, size, size}, DataType.FLOAT));
             if (out == null) {
                 out = Nd4j.create(DataType.FLOAT, source.size(), f.size(1));
             }
             out.get(NDArrayIndex.interval(start, start + n), NDArrayIndex.all()).assign(f);
+        }
+        if (executor != null) {
+            executor.close();   // the buffers of a batch-sized pass; the next extract plans again
         }
         return out;
     }
