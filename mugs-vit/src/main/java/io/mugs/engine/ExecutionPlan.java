@@ -124,6 +124,9 @@ final class ExecutionPlan implements AutoCloseable {
     private int staticOps;
     private long outputBytes;
     private final Map<String, INDArray> ones = new HashMap<>();
+    /** Placeholder name -> the array its ops are bound to (the caller's, or a staging buffer). */
+    private final Map<String, INDArray> placeholderArrays = new HashMap<>();
+    private final Map<String, INDArray> stagingBuffers = new HashMap<>();
     /** With -Dmugs.engine.memoryReport=true: bytes per producing op type of the values alive at the peak. */
     private final Map<String, Long> report = Boolean.getBoolean("mugs.engine.memoryReport") ? new HashMap<>() : null;
     private final List<Storage> live = new ArrayList<>();
@@ -180,6 +183,7 @@ final class ExecutionPlan implements AutoCloseable {
                                 + op.getName() + "), but no array was given for it");
                     }
                     bindings.add(new Binding(i, name, true, false, args[i]));
+                    placeholderArrays.put(name, args[i]);
                     allStatic &= isShapeOp(fn);
                 } else if (type == VariableType.VARIABLE) {
                     args[i] = graph.getArrForVarName(name);
@@ -453,9 +457,10 @@ final class ExecutionPlan implements AutoCloseable {
     Map<String, INDArray> run(Map<String, INDArray> feed) {
         List<Listener> listeners = activeListeners();
         At at = At.defaultAt(operation);
+        stage(feed);
         for (Step step : steps) {
             for (Binding b : step.bindings) {
-                INDArray now = b.placeholder ? feed.get(b.name) : graph.getArrForVarName(b.name);
+                INDArray now = b.placeholder ? placeholderArrays.get(b.name) : graph.getArrForVarName(b.name);
                 if (now != b.bound) {
                     if (step.copy) {
                         step.copySource = now;
@@ -474,6 +479,28 @@ final class ExecutionPlan implements AutoCloseable {
             execute(step, listeners, at);
         }
         return results;
+    }
+
+    /**
+     * The arrays the ops read for each placeholder. A placeholder fed the same array object every run (a queue, a
+     * memory) is read in place. One fed a new array is copied into a buffer of the plan, to which its ops are bound
+     * once: libnd4j 1.0.0-M2.1 keeps every array ever bound to an op context alive until the process ends (the
+     * context holds a reference to its buffer), so rebinding new arrays step after step leaks their memory.
+     */
+    private void stage(Map<String, INDArray> feed) {
+        for (Map.Entry<String, INDArray> e : placeholderArrays.entrySet()) {
+            String name = e.getKey();
+            INDArray given = feed.get(name);
+            INDArray staged = stagingBuffers.get(name);
+            if (staged == null && given != e.getValue()) {
+                staged = Nd4j.createUninitializedDetached(given.dataType(), given.shape());
+                stagingBuffers.put(name, staged);
+                e.setValue(staged);
+            }
+            if (staged != null) {
+                staged.assign(given);
+            }
+        }
     }
 
     private void execute(Step step, List<Listener> listeners, At at) {
@@ -543,6 +570,7 @@ final class ExecutionPlan implements AutoCloseable {
     public void close() {
         pool.close();
         kernels.forEach(Kernel::close);
+        stagingBuffers.values().forEach(INDArray::close);
         ones.values().forEach(INDArray::close);
         for (OpContext oc : contexts) {
             try {
