@@ -234,7 +234,7 @@ final class ExecutionPlan implements AutoCloseable {
                 }
                 Value source = values.get(inNames.isEmpty() ? "" : inNames.get(0));
                 if (rewrite && fn.opName().equals("reshape") && source != null && source.storage() != null
-                        && isContiguous(source.array()) && shapes.get(0).getOrder() == 'c'
+                        && Rewrites.contiguous(source.array()) && shapes.get(0).getOrder() == 'c'
                         && shapes.get(0).dataType() == source.array().dataType()) {
                     // A reshape of a contiguous value is a view of the same buffer: no copy, one storage.
                     long[] shape = shapes.get(0).getShape();
@@ -427,11 +427,6 @@ final class ExecutionPlan implements AutoCloseable {
             };
         }
         return new LinkedHashSet<>(in.subList(shapeOnly, in.size()));
-    }
-
-    private static boolean isContiguous(INDArray a) {
-        return a.ordering() == 'c' && !a.isEmpty()
-                && java.util.Arrays.equals(a.stride(), Nd4j.getStrides(a.shape(), 'c'));
     }
 
     private static boolean isShapeOp(DifferentialFunction fn) {

@@ -61,7 +61,8 @@ final class Rewrites {
         }
     }
 
-    private static boolean contiguous(INDArray a) {
+    /** A non-empty c-order array with the default strides of its shape (views of it can take any shape). */
+    static boolean contiguous(INDArray a) {
         return a.ordering() == 'c' && !a.isEmpty() && Arrays.equals(a.stride(), Nd4j.getStrides(a.shape(), 'c'));
     }
 
