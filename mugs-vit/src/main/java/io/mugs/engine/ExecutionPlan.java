@@ -56,7 +56,7 @@ final class ExecutionPlan implements AutoCloseable {
         int pending;
         boolean pinned;
         boolean released;
-        String label;
+        boolean reported;
 
         Storage(BufferPool.Slot slot) {
             this.slot = slot;
@@ -127,10 +127,7 @@ final class ExecutionPlan implements AutoCloseable {
     /** Placeholder name -> the array its ops are bound to (the caller's, or a staging buffer). */
     private final Map<String, INDArray> placeholderArrays = new HashMap<>();
     private final Map<String, INDArray> stagingBuffers = new HashMap<>();
-    /** With -Dmugs.engine.memoryReport=true: bytes per producing op type of the values alive at the peak. */
-    private final Map<String, Long> report = Boolean.getBoolean("mugs.engine.memoryReport") ? new HashMap<>() : null;
-    private final List<Storage> live = new ArrayList<>();
-    private long reportBytes;
+    private final MemoryReport report = MemoryReport.ifEnabled();
     private final List<BufferPool.Slot> temps = new ArrayList<>();
     private final List<Kernel> kernels = new ArrayList<>();
     private int rewritten;
@@ -276,17 +273,7 @@ final class ExecutionPlan implements AutoCloseable {
                         + ") cannot be planned");
             }
             if (report != null) {
-                live.removeIf(st -> st.released);
-                long bytes = live.stream().mapToLong(st -> st.slot.array().length() * st.slot.array().dataType().width())
-                        .sum();
-                if (bytes > reportBytes) {
-                    reportBytes = bytes;
-                    report.clear();
-                    for (Storage st : live) {
-                        report.merge(st.label, st.slot.array().length() * st.slot.array().dataType().width(),
-                                Long::sum);
-                    }
-                }
+                report.sample();
             }
             boolean wide = kernel == null && fn instanceof DynamicCustomOp d
                     && (fn.opName().equals("matmul") || fn.opName().equals("matmul_bp"))
@@ -305,9 +292,9 @@ final class ExecutionPlan implements AutoCloseable {
                     }
                 }
                 values.put(name, new Value(outputs[i], s, allStatic));
-                if (s != null && s.slot != null && report != null && s.label == null) {
-                    s.label = fn.opName();
-                    live.add(s);
+                if (s != null && s.slot != null && report != null && !s.reported) {
+                    s.reported = true;
+                    report.add(fn.opName(), s.slot.array(), () -> s.released);
                 }
                 if (requested.contains(name)) {
                     results.put(name, outputs[i]);
@@ -340,10 +327,7 @@ final class ExecutionPlan implements AutoCloseable {
         }
         this.staticOps = skipped;
         if (report != null) {
-            StringBuilder sb = new StringBuilder("values alive at the peak, " + reportBytes / (1 << 20) + " MiB:");
-            report.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue(), x.getValue())).limit(25)
-                    .forEach(e -> sb.append(String.format("%n  %-24s %8.1f MiB", e.getKey(), e.getValue() / 1048576.0)));
-            org.slf4j.LoggerFactory.getLogger(ExecutionPlan.class).info(sb.toString());
+            report.log();
         }
     }
 
