@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.NeighbourMemory;
 import io.mugs.vit.Backend;
+import io.mugs.vit.io.InputNormalisation;
 import io.mugs.vit.io.SafeTensors;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -69,6 +70,7 @@ public final class Checkpoints {
                 "student_memory", trainer.studentMemory().pointer(),
                 "teacher_memory", trainer.teacherMemory().pointer())));
         meta.put("manifest", JSON.writeValueAsString(manifest(trainer.config())));
+        meta.put(InputNormalisation.METADATA_KEY, trainer.config().inputNormalisation().toJson());
         Files.createDirectories(dir);
         Path file = dir.resolve(String.format("%s%09d%s", PREFIX, trainer.iteration(), SUFFIX));
         SafeTensors.write(file, tensors, meta);

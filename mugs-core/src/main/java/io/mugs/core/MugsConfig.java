@@ -10,6 +10,7 @@ import io.mugs.data.MultiCropConfig;
 import io.mugs.losses.LossWeights;
 import io.mugs.losses.MultiCropPairing;
 import io.mugs.vit.VitConfig;
+import io.mugs.vit.io.InputNormalisation;
 
 /**
  * Everything that defines a Mugs pretraining run: one immutable, validated value with a JSON form, written next
@@ -111,6 +112,11 @@ public record MugsConfig(
     /** Student views per image: 2 globals + local crops. */
     public int studentViews() {
         return crops.studentViews();
+    }
+
+    /** How training normalises its inputs, as stored in checkpoints and backbone files for evaluation. */
+    public InputNormalisation inputNormalisation() {
+        return new InputNormalisation(crops.channels(), crops.globalSize(), crops.mean(), crops.std());
     }
 
     /** The learning rate after scaling: {@code lr * batchSize / 256}. */

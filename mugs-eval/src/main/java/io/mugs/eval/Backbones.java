@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitConfig;
 import io.mugs.vit.io.BackboneFiles;
+import io.mugs.vit.io.InputNormalisation;
 import io.mugs.vit.io.SafeTensors;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,6 +13,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -55,5 +57,35 @@ public final class Backbones {
         VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
         backbone.loadWeights(weights);
         return backbone;
+    }
+
+    /**
+     * How the images given to the backbone in {@code file} were normalised in training: the {@link
+     * InputNormalisation} stored in the file, or for checkpoints written before it was stored, the one implied by the
+     * stored configuration's crops. Empty for a backbone file that does not say (then the caller must be told).
+     */
+    public static Optional<InputNormalisation> normalisation(Path file) throws IOException {
+        Map<String, String> meta = SafeTensors.read(file).metadata();
+        String stored = meta.get(InputNormalisation.METADATA_KEY);
+        if (stored != null) {
+            try {
+                return Optional.of(InputNormalisation.fromJson(stored));
+            } catch (IllegalArgumentException e) {
+                throw new IOException(file + ": " + e.getMessage(), e);
+            }
+        }
+        String config = meta.get("config");
+        if (config == null) {
+            return Optional.empty();
+        }
+        JsonNode crops = JSON.readTree(config).path("crops");
+        try {
+            return Optional.of(new InputNormalisation(crops.path("channels").asInt(),
+                    crops.path("globalSize").asInt(), JSON.treeToValue(crops.path("mean"), double[].class),
+                    JSON.treeToValue(crops.path("std"), double[].class)));
+        } catch (IllegalArgumentException e) {
+            throw new IOException(file + ": the stored configuration's crops do not say how inputs were normalised ("
+                    + e.getMessage() + ")", e);
+        }
     }
 }

@@ -27,8 +27,15 @@ public final class BackboneFiles {
     private BackboneFiles() {
     }
 
+    /** Writes the backbone without its input normalisation (evaluation then has to be told mean and std). */
     public static void save(Path path, VisionTransformer vit) throws IOException {
         SafeTensors.write(path, vit.weights(), Map.of(CONFIG_KEY, vit.config().toJson(), "format", "pt"));
+    }
+
+    /** Writes the backbone and how its inputs were normalised in training ({@link InputNormalisation}). */
+    public static void save(Path path, VisionTransformer vit, InputNormalisation input) throws IOException {
+        SafeTensors.write(path, vit.weights(), Map.of(CONFIG_KEY, vit.config().toJson(), "format", "pt",
+                InputNormalisation.METADATA_KEY, input.toJson()));
     }
 
     /** Builds a backbone in {@code sd} under {@code prefix} from a file written by {@link #save}. */
