@@ -1,5 +1,7 @@
 package io.mugs.core;
 
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +29,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * opt.step(grads, lr, wd, 3.0, name -> frozen);
  * }</pre>
  */
-public final class AdamW {
+public final class AdamW implements Stateful {
 
     private static final double BETA1 = 0.9;
     private static final double BETA2 = 0.999;
@@ -95,6 +97,28 @@ public final class AdamW {
         s.m.assign(m);
         s.v.assign(v);
         s.step = step;
+    }
+
+    /** {@code m/NAME}, {@code v/NAME} (each of the parameter's shape) and the counter {@code step/NAME}. */
+    @Override
+    public void saveState(StateDict into) {
+        state.forEach((name, s) -> {
+            into.putTensor("m/" + name, s.m);
+            into.putTensor("v/" + name, s.v);
+            into.putCounter("step/" + name, s.step);
+        });
+    }
+
+    @Override
+    public void loadState(StateDict from) {
+        Map<String, INDArray[]> moments = new LinkedHashMap<>();
+        Map<String, Long> steps = new LinkedHashMap<>();
+        state.forEach((name, s) -> {     // everything checked before anything is assigned
+            moments.put(name, new INDArray[] {from.tensor("m/" + name, s.m.shape()),
+                    from.tensor("v/" + name, s.v.shape())});
+            steps.put(name, from.counter("step/" + name, 0, Long.MAX_VALUE));
+        });
+        moments.forEach((name, mv) -> restore(name, mv[0], mv[1], steps.get(name)));
     }
 
     /**

@@ -2,8 +2,11 @@ package io.mugs.core;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import io.mugs.data.MultiCropConfig;
@@ -72,7 +75,11 @@ public record MugsConfig(
         double freezeLastLayer, double patchEmbedLrMult, double centreMomentum,
         long seed, int workers) {
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Strict reading: 1.5 is not an int, "2" is not a number, null is not a primitive. */
+    private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS).build();
 
     public MugsConfig {
         check(vit != null && crops != null && lossWeights != null && pairing != null,
@@ -89,6 +96,12 @@ public record MugsConfig(
         check(aggregatorDepth >= 1, "aggregatorDepth must be >= 1");
         check(instanceTemp > 0 && localGroupTemp > 0 && studentTemp > 0 && warmupTeacherTemp > 0 && teacherTemp > 0,
                 "temperatures must be positive");
+        double[] reals = {instanceTemp, localGroupTemp, studentTemp, warmupTeacherTemp, teacherTemp, lr, minLr,
+            warmupEpochs, weightDecay, weightDecayEnd, momentumTeacher, clipGrad, freezeLastLayer, patchEmbedLrMult,
+            centreMomentum};
+        check(java.util.Arrays.stream(reals).allMatch(Double::isFinite), "every real-valued setting must be finite "
+                + "(no NaN or Infinity): temperatures, lr, minLr, warmupEpochs, weight decay, momentumTeacher, "
+                + "clipGrad, freezeLastLayer, patchEmbedLrMult, centreMomentum");
         check(warmupTeacherTempEpochs >= 0, "warmupTeacherTempEpochs must be >= 0");
         check(epochs >= 1, "epochs must be >= 1, got " + epochs);
         check(batchSize >= 2, "batchSize must be >= 2 (batch statistics and pairs need two images), got " + batchSize);
@@ -174,13 +187,35 @@ public record MugsConfig(
             } catch (JsonProcessingException e) {
                 value = TextNode.valueOf(text);
             }
+            requireSameKind(a, field, node.get(field), value);
             node.set(field, value);
         }
         try {
             return JSON.treeToValue(root, MugsConfig.class);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("Cannot apply " + String.join(" ", assignments) + ": "
-                    + e.getOriginalMessage(), e);
+            Throwable cause = e.getCause() instanceof IllegalArgumentException iae ? iae : e;
+            String why = cause == e ? e.getOriginalMessage() : cause.getMessage();
+            throw new IllegalArgumentException("Cannot apply " + String.join(" ", assignments) + ": " + why, e);
+        }
+    }
+
+    /** A value replacing {@code old} must be of its kind: an integer for an integer, a finite number for a number. */
+    private static void requireSameKind(String assignment, String field, JsonNode old, JsonNode value) {
+        String want = null;
+        if (old.isIntegralNumber() && !value.isIntegralNumber()) {
+            want = "an integer";
+        } else if (old.isNumber() && !(value.isNumber() && Double.isFinite(value.doubleValue()))) {
+            want = "a finite number";
+        } else if (old.isBoolean() && !value.isBoolean()) {
+            want = "true or false";
+        } else if (old.isArray() && !value.isArray()) {
+            want = "a list such as [0.4,1.0]";
+        } else if (old.isTextual() && !value.isTextual()) {
+            want = "a name such as " + old.asText();
+        }
+        if (want != null) {
+            throw new IllegalArgumentException("'" + assignment + "': " + field + " must be " + want + ", got '"
+                    + value.asText() + "'");
         }
     }
 

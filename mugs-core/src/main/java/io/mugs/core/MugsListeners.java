@@ -104,9 +104,21 @@ public final class MugsListeners {
         return s >= 3600 ? String.format("%dh%02dm", s / 3600, s / 60 % 60) : String.format("%dm%02ds", s / 60, s % 60);
     }
 
-    /** Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS. */
+    /**
+     * Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS.
+     * At the start of a fit, rows past the resumed iteration are dropped ({@link RunFolder#dropMetricsAfter}).
+     */
     public static MugsListener metrics(Path file) {
         return new MugsListener() {
+            @Override
+            public void onFitStart(MugsTrainer t) {
+                try {
+                    RunFolder.dropMetricsAfter(file, t.iteration());
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot tidy " + file + " for the resumed run", e);
+                }
+            }
+
             @Override
             public void onStep(MugsTrainer t, StepResult r) {
                 Map<String, Object> m = new LinkedHashMap<>();

@@ -1,5 +1,7 @@
 package io.mugs.core;
 
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import io.mugs.losses.GroupHead;
 import io.mugs.losses.GroupLoss;
 import io.mugs.losses.InfoNceLoss;
@@ -33,7 +35,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Variable names are the official state-dict names ({@code backbone.blocks.0.attn.qkv.weight},
  * {@code instance_head.projector.0.weight}, ...). The teacher starts as a copy of the student.
  */
-public final class MugsModel {
+public final class MugsModel implements Stateful {
 
     /** Placeholder names shared by both graphs. */
     public static final String GLOBAL = "global";
@@ -199,6 +201,27 @@ public final class MugsModel {
     /** Teacher variables (live arrays): the student's minus the predictors. */
     public Map<String, INDArray> teacherParameters() {
         return parameters(teacher);
+    }
+
+    /** Every student and teacher variable, as {@code student/NAME} and {@code teacher/NAME}. */
+    @Override
+    public void saveState(StateDict into) {
+        StateDict s = into.scope("student");
+        studentParameters().forEach(s::putTensor);
+        StateDict t = into.scope("teacher");
+        teacherParameters().forEach(t::putTensor);
+    }
+
+    @Override
+    public void loadState(StateDict from) {
+        StateDict s = from.scope("student");
+        StateDict t = from.scope("teacher");
+        Map<String, INDArray> student = studentParameters();
+        Map<String, INDArray> teacherParams = teacherParameters();
+        student.forEach((k, v) -> s.tensor(k, v.shape()));      // every name and shape checked first
+        teacherParams.forEach((k, v) -> t.tensor(k, v.shape()));
+        student.forEach((k, v) -> v.assign(s.tensor(k, v.shape())));
+        teacherParams.forEach((k, v) -> v.assign(t.tensor(k, v.shape())));
     }
 
     public SameDiff student() {

@@ -13,6 +13,8 @@ import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.vit.Backend;
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,7 +50,7 @@ import org.slf4j.LoggerFactory;
  * for (MultiCropBatch b : loader.epoch(0)) { StepResult r = trainer.step(b); }
  * }</pre>
  */
-public final class MugsTrainer {
+public final class MugsTrainer implements Stateful {
 
     private static final Logger LOG = LoggerFactory.getLogger(MugsTrainer.class);
 
@@ -113,6 +115,12 @@ public final class MugsTrainer {
      * {@link MugsListeners#defaults}). A listener may end the run early with {@link #requestStop()}; the partial
      * epoch then ends with the epoch-end listeners, and the next fit resumes mid-epoch.
      *
+     * <p>Resuming takes the newest intact checkpoint (damaged newer ones are named in the log and skipped), drops
+     * stale temporary files, and requires the same configuration, except {@code epochs}: a larger value extends a
+     * run (finished or not) and recomputes the cosine schedules for the new length, so the remaining steps follow the
+     * new curves from the current step (the learning rate moves up to the longer schedule's value at this step).
+     * {@code config.json} is written only after this check.
+     *
      * <pre>{@code
      * MugsTrainer t = MugsTrainer.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
      *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm"), 20, 3, null, null, 1));
@@ -122,14 +130,18 @@ public final class MugsTrainer {
             throws IOException {
         Backend.requireSupported();
         Files.createDirectories(outputDir);
-        Files.writeString(outputDir.resolve("config.json"), config.toJson());
+        RunFolder.removeStaleTemporaryFiles(outputDir);
+        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir);
+        if (resume.isPresent()) {
+            RunFolder.requireResumable(outputDir, resume.get(), config);
+        }
+        RunFolder.writeConfig(outputDir, config);
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
                 config.batchSize(), config.workers(), 2 * config.workers(), config.seed())) {
             MugsTrainer trainer = new MugsTrainer(config, loader.stepsPerEpoch());
-            Optional<Path> latest = Checkpoints.latest(outputDir);
-            if (latest.isPresent()) {
-                Checkpoints.restore(latest.get(), trainer);
-                LOG.info("resumed from {} at iteration {}", latest.get(), trainer.iteration());
+            if (resume.isPresent()) {
+                Checkpoints.restore(resume.get(), trainer);
+                LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
             }
             LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
                     config.epochs(), Backend.describe());
@@ -171,6 +183,7 @@ public final class MugsTrainer {
         int epoch = epoch();
         int it = scheduleIndex();
         List<String> clipped = update(student.gradients());
+        requireFiniteParameters();
         long t3 = System.nanoTime();
         TeacherEma.update(teacherParams, studentParams, momentumSchedule[it]);
         long t4 = System.nanoTime();
@@ -185,6 +198,51 @@ public final class MugsTrainer {
                 momentumSchedule[it], teacher.temperature(), batch.weakFraction(), clipped.size(), millis);
         iteration++;
         return result;
+    }
+
+    /** After the update: a NaN or infinite student parameter stops training before the EMA spreads it. */
+    private void requireFiniteParameters() {
+        for (Map.Entry<String, INDArray> e : studentParams.entrySet()) {
+            double sum = e.getValue().sumNumber().doubleValue();   // NaN or infinite iff an element is (or overflow)
+            if (!Double.isFinite(sum)) {
+                throw new NonFiniteWeightsException("student parameter '" + e.getKey() + "' became NaN or infinite "
+                        + "in the update of iteration " + iteration + " (lr " + lrSchedule[scheduleIndex()]
+                        + ") although the loss was finite: training stopped before the teacher and the state were "
+                        + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
+            }
+        }
+    }
+
+    /**
+     * The whole training state: the model, the optimiser ({@code adam/}), both queues, both memories, the centre and
+     * the iteration counter.
+     */
+    @Override
+    public void saveState(StateDict into) {
+        model.saveState(into);
+        optimizer.saveState(into.scope("adam"));
+        instanceQueue.saveState(into.scope("instance_queue"));
+        localGroupQueue.saveState(into.scope("local_group_queue"));
+        studentMemory.saveState(into.scope("student_memory"));
+        teacherMemory.saveState(into.scope("teacher_memory"));
+        centre.saveState(into.scope("centre"));
+        into.putCounter("iteration", iteration);
+    }
+
+    /** Loads a state written by {@link #saveState}; every name and shape is checked before anything changes. */
+    @Override
+    public void loadState(StateDict from) {
+        StateDict expected = new StateDict();
+        saveState(expected);
+        from.requireLike(expected);
+        model.loadState(from);
+        optimizer.loadState(from.scope("adam"));
+        instanceQueue.loadState(from.scope("instance_queue"));
+        localGroupQueue.loadState(from.scope("local_group_queue"));
+        studentMemory.loadState(from.scope("student_memory"));
+        teacherMemory.loadState(from.scope("teacher_memory"));
+        centre.loadState(from.scope("centre"));
+        iteration = from.counter("iteration", 0, Long.MAX_VALUE);
     }
 
     /** Teacher forward on the two teacher views: instance and local-group targets, group logits, patch means. */

@@ -22,6 +22,18 @@ final class Tiny {
                 .workers(1).build();
     }
 
+    /** The first {@code n} bundled test images. */
+    static io.mugs.data.ImageSource images(int n) {
+        io.mugs.data.ImageSource all = IdxImageSource.bundledFashionMnist(false);
+        return new io.mugs.data.ImageSource() {
+            public int size() { return n; }
+            public io.mugs.data.Image load(int i) throws java.io.IOException { return all.load(i); }
+            public int label(int i) { return all.label(i); }
+            public java.util.List<String> classNames() { return all.classNames(); }
+            public String describe(int i) { return all.describe(i); }
+        };
+    }
+
     static MultiCropLoader loader(MugsConfig cfg) {
         return new MultiCropLoader(IdxImageSource.bundledFashionMnist(false), new MultiCropAugmentation(cfg.crops()),
                 cfg.batchSize(), 1, 1, cfg.seed());

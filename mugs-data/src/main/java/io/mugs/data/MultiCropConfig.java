@@ -35,7 +35,10 @@ public record MultiCropConfig(int channels, int globalSize, int localSize, int l
         check(localCrops >= 0, "localCrops must be >= 0, got " + localCrops);
         check(mean.length == channels && std.length == channels, "mean and std need " + channels
                 + " values (one per channel), got " + mean.length + " and " + std.length);
-        check(Arrays.stream(std).allMatch(s -> s > 0), "std values must be positive");
+        check(Arrays.stream(std).allMatch(s -> s > 0 && Double.isFinite(s)), "std values must be finite and positive, "
+                + "got " + Arrays.toString(std));
+        check(Arrays.stream(mean).allMatch(Double::isFinite), "mean values must be finite, got "
+                + Arrays.toString(mean));
         for (double[] s : new double[][] {globalScale, localScale}) {
             check(s.length == 2 && s[0] > 0 && s[0] <= s[1] && s[1] <= 1, "crop scales must be {min, max} with "
                     + "0 < min <= max <= 1, got " + Arrays.toString(s));
@@ -43,8 +46,8 @@ public record MultiCropConfig(int channels, int globalSize, int localSize, int l
         for (double p : new double[] {studentStrongProb, localStrongProb, jitterProb, grayscaleProb, erasingProb}) {
             check(p >= 0 && p <= 1, "probabilities must be in [0, 1], got " + p);
         }
-        check(blurSigma.length == 2 && blurSigma[0] > 0 && blurSigma[0] <= blurSigma[1], "blurSigma must be "
-                + "{min, max} with 0 < min <= max, got " + Arrays.toString(blurSigma));
+        check(blurSigma.length == 2 && blurSigma[0] > 0 && blurSigma[0] <= blurSigma[1]
+                && Double.isFinite(blurSigma[1]), "blurSigma must be {min, max} with 0 < min <= max < infinity, got " + Arrays.toString(blurSigma));
         check(minImageSide >= 1, "minImageSide must be >= 1, got " + minImageSide);
     }
 

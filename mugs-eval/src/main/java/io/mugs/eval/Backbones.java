@@ -5,13 +5,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitConfig;
 import io.mugs.vit.io.BackboneFiles;
+import io.mugs.vit.io.CheckpointFile;
 import io.mugs.vit.io.InputNormalisation;
 import io.mugs.vit.io.SafeTensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -37,25 +37,18 @@ public final class Backbones {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "no such checkpoint or backbone file");
         }
-        SafeTensors.Content c = SafeTensors.read(file);
-        if (c.metadata().containsKey(BackboneFiles.CONFIG_KEY)) {
+        Map<String, String> meta = SafeTensors.read(file).metadata();
+        if (meta.containsKey(BackboneFiles.CONFIG_KEY)) {
             return BackboneFiles.load(file, SameDiff.create(), "", DataType.FLOAT);
         }
-        String config = c.metadata().get("config");
-        if (config == null) {
+        if (!meta.containsKey("config")) {
             throw new IOException(file + " is neither a backbone file nor a Mugs training checkpoint");
         }
-        JsonNode vit = JSON.readTree(config).path("vit");
+        CheckpointFile.Content c = CheckpointFile.read(file);
+        JsonNode vit = JSON.readTree(c.metadata("config", file)).path("vit");
         VitConfig cfg = JSON.treeToValue(vit, VitConfig.class).toBuilder().dropPathRate(0).build();
-        Map<String, INDArray> weights = new LinkedHashMap<>();
-        String prefix = "teacher/backbone.";
-        c.tensors().forEach((k, v) -> {
-            if (k.startsWith(prefix) && !k.contains("relation_blocks")) {
-                weights.put(k.substring(prefix.length()), v);
-            }
-        });
         VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
-        backbone.loadWeights(weights);
+        backbone.loadWeights(c.teacherBackbone());
         return backbone;
     }
 

@@ -1,6 +1,8 @@
 package io.mugs.losses;
 
 import io.mugs.vit.Initializers;
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -20,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * queue.enqueue(teacherKeysView0); queue.enqueue(teacherKeysView1);
  * }</pre>
  */
-public final class FeatureQueue {
+public final class FeatureQueue implements Stateful {
 
     private final INDArray rows;
     private int pointer;
@@ -69,6 +71,20 @@ public final class FeatureQueue {
         }
         rows.assign(contents);
         this.pointer = pointer;
+    }
+
+    /** {@code rows [size, dim]} and {@code pointer}. */
+    @Override
+    public void saveState(StateDict into) {
+        into.putTensor("rows", rows);
+        into.putCounter("pointer", pointer);
+    }
+
+    @Override
+    public void loadState(StateDict from) {
+        INDArray r = from.tensor("rows", rows.shape());
+        int p = (int) from.counter("pointer", 0, size() - 1);
+        restore(r, p);
     }
 
     /** Writes {@code keys [n, dim]} over the oldest rows; if n exceeds the size, the last {@code size} rows win. */

@@ -1,5 +1,7 @@
 package io.mugs.losses;
 
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -19,7 +21,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * centre.update(teacherLogits);
  * }</pre>
  */
-public final class GroupCentre {
+public final class GroupCentre implements Stateful {
 
     private final INDArray centre;
     private final double momentum;
@@ -50,6 +52,17 @@ public final class GroupCentre {
     public INDArray targets(INDArray teacherLogits, double temperature) {
         INDArray shifted = teacherLogits.subRowVector(centre.castTo(teacherLogits.dataType())).divi(temperature);
         return Transforms.softmax(shifted, false);
+    }
+
+    /** {@code centre [1, m]}. */
+    @Override
+    public void saveState(StateDict into) {
+        into.putTensor("centre", centre);
+    }
+
+    @Override
+    public void loadState(StateDict from) {
+        centre.assign(from.tensor("centre", centre.shape()));
     }
 
     /** c <- momentum c + (1 - momentum) mean over rows of {@code teacherLogits [N, m]}. */

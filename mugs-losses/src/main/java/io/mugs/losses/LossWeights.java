@@ -22,8 +22,9 @@ public record LossWeights(double instance, double localGroup, double group, Comb
     public enum Combination { OFFICIAL, WEIGHTED }
 
     public LossWeights {
-        if (instance < 0 || localGroup < 0 || group < 0 || instance + localGroup + group <= 0) {
-            throw new IllegalArgumentException("loss weights must be >= 0 with at least one positive, got "
+        if (!(instance >= 0 && localGroup >= 0 && group >= 0) || !Double.isFinite(instance + localGroup + group)
+                || instance + localGroup + group <= 0) {
+            throw new IllegalArgumentException("loss weights must be finite and >= 0 with at least one positive, got "
                     + instance + ", " + localGroup + ", " + group);
         }
     }

@@ -1,6 +1,8 @@
 package io.mugs.losses;
 
 import io.mugs.vit.Initializers;
+import io.mugs.vit.io.StateDict;
+import io.mugs.vit.io.Stateful;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -26,7 +28,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * mem.write(teacherPatchMeans);              // after the step
  * }</pre>
  */
-public final class NeighbourMemory {
+public final class NeighbourMemory implements Stateful {
 
     private final INDArray rows;
     private final INDArray normalisedRows;
@@ -116,6 +118,20 @@ public final class NeighbourMemory {
         rows.assign(contents);
         normalisedRows.assign(normalise(rows));
         this.pointer = pointer;
+    }
+
+    /** {@code rows [size, D]} and {@code pointer} (the normalised copy is recomputed on load). */
+    @Override
+    public void saveState(StateDict into) {
+        into.putTensor("rows", rows);
+        into.putCounter("pointer", pointer);
+    }
+
+    @Override
+    public void loadState(StateDict from) {
+        INDArray r = from.tensor("rows", rows.shape());
+        int p = (int) from.counter("pointer", 0, rows.size(0) - 1);
+        restore(r, p);
     }
 
     /** Writes {@code features [n, D]} over the oldest rows (FIFO, with wrap-around). */

@@ -1,0 +1,123 @@
+package io.mugs.core;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The files of a run folder other than checkpoints, kept consistent across crashes and resumes: {@code
+ * config.json} (written atomically, only after the resume check), {@code metrics.jsonl} (rows past the resumed
+ * checkpoint dropped, so a resumed run has no duplicate steps) and the temporary files a killed write leaves behind.
+ *
+ * <pre>{@code
+ * RunFolder.removeStaleTemporaryFiles(dir);
+ * RunFolder.dropMetricsAfter(dir.resolve("metrics.jsonl"), trainer.iteration());
+ * }</pre>
+ */
+public final class RunFolder {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RunFolder.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private RunFolder() {
+    }
+
+    /** Deletes the {@code .tmp} files that a killed checkpoint, config or metrics write left in {@code dir}. */
+    public static int removeStaleTemporaryFiles(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return 0;
+        }
+        List<Path> stale;
+        try (Stream<Path> s = Files.list(dir)) {
+            stale = s.filter(p -> {
+                String n = p.getFileName().toString();
+                return n.endsWith(".tmp") && (n.startsWith("checkpoint-") || n.startsWith("config.json")
+                        || n.startsWith("metrics.jsonl"));
+            }).sorted().toList();
+        }
+        for (Path p : stale) {
+            Files.deleteIfExists(p);
+        }
+        if (!stale.isEmpty()) {
+            LOG.info("removed {} temporary file(s) left by an interrupted write: {}", stale.size(),
+                    stale.stream().map(p -> p.getFileName().toString()).toList());
+        }
+        return stale.size();
+    }
+
+    /**
+     * Accepts resuming {@code checkpoint} with {@code config} when they are equal, or differ only in {@code epochs}
+     * (then the run is extended or shortened and the schedules recomputed, which is logged).
+     *
+     * @throws IllegalArgumentException naming the differing settings otherwise
+     */
+    static void requireResumable(Path dir, Checkpoints.Loaded checkpoint, MugsConfig config) {
+        List<String> diff = Checkpoints.differences(checkpoint.config(), config);
+        if (diff.equals(List.of("epochs"))) {
+            LOG.warn("{} was trained for {} epochs; continuing to {} epochs. The learning-rate, weight-decay and "
+                    + "teacher-momentum schedules are recomputed for {} epochs, so from iteration {} on they follow "
+                    + "the new cosine curves (not a continuation of the old ones)", dir, checkpoint.config().epochs(),
+                    config.epochs(), config.epochs(), checkpoint.content().state().counters().get("iteration"));
+        } else if (!diff.isEmpty()) {
+            throw new IllegalArgumentException("run folder " + dir + " holds a run with another configuration (it "
+                    + "differs in " + String.join(", ", diff) + "): use a new output folder, or the stored settings "
+                    + "(only epochs may change, to extend a run)");
+        }
+    }
+
+    /** Writes {@code config.json} atomically. */
+    static void writeConfig(Path dir, MugsConfig config) throws IOException {
+        writeAtomically(dir.resolve("config.json"), config.toJson());
+    }
+
+    /**
+     * Keeps the rows of a metrics file that belong to the first {@code iteration} steps (and the evaluations made
+     * then), dropping later rows and any line a crash cut short; with {@code iteration} 0 the file is emptied.
+     *
+     * @return the number of rows dropped
+     */
+    public static int dropMetricsAfter(Path file, long iteration) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            return 0;
+        }
+        List<String> kept = new ArrayList<>();
+        int dropped = 0;
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            if (iteration > 0 && keep(line, iteration)) {
+                kept.add(line);
+            } else if (!line.isBlank()) {
+                dropped++;
+            }
+        }
+        if (dropped > 0) {
+            writeAtomically(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");
+            LOG.info("{}: dropped {} row(s) past iteration {} (written after the checkpoint being resumed)",
+                    file, dropped, iteration);
+        }
+        return dropped;
+    }
+
+    private static boolean keep(String line, long iteration) {
+        try {
+            JsonNode row = JSON.readTree(line);
+            return row != null && row.path("iteration").canConvertToLong() && row.path("iteration").asLong() < iteration;
+        } catch (IOException e) {
+            return false;   // a line cut short by a crash
+        }
+    }
+
+    private static void writeAtomically(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.writeString(tmp, text, StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}
