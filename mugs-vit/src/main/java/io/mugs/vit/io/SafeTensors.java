@@ -91,7 +91,11 @@ public final class SafeTensors {
         Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             writeFully(ch, prefix);
+            int written = 0;
             for (INDArray a : order) {
+                if (written++ == order.size() / 2) {
+                    FaultInjection.pauseIfWriting(path, tmp);
+                }
                 INDArray c = a.dup('c');
                 ByteBuffer data = ByteBuffer.allocate(Math.toIntExact(c.length() * c.dataType().width()))
                         .order(ByteOrder.LITTLE_ENDIAN);
