@@ -43,7 +43,7 @@ final class Args {
     }
 
     private static void fail(String message, String usage) {
-        System.err.println("Error: " + message + "\n\n" + usage);
+        System.err.println("Error: " + message + " (--help lists the options)");
         System.exit(2);
     }
 
@@ -56,11 +56,31 @@ final class Args {
         return repeated.getOrDefault(key, List.of());
     }
 
+    /** The integer option {@code key}; anything else (1.5, "ten") is a usage error, exit code 2. */
     int getInt(String key, int def) {
-        return Integer.parseInt(get(key, Integer.toString(def)));
+        String v = get(key, Integer.toString(def));
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            System.err.println("Error: --" + key + " wants an integer, got '" + v + "' (--help lists the options)");
+            System.exit(2);
+            return def;
+        }
     }
 
+    /** The finite number option {@code key}; anything else is a usage error, exit code 2. */
     double getDouble(String key, double def) {
-        return Double.parseDouble(get(key, Double.toString(def)));
+        String v = get(key, Double.toString(def));
+        try {
+            double d = Double.parseDouble(v);
+            if (Double.isFinite(d)) {
+                return d;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        System.err.println("Error: --" + key + " wants a finite number, got '" + v + "' (--help lists the options)");
+        System.exit(2);
+        return def;
     }
 }
