@@ -10,7 +10,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import javax.imageio.IIOException;
 import javax.imageio.ImageIO;
@@ -37,7 +39,8 @@ import org.w3c.dom.NodeList;
  *
  * <p>EXIF orientation is ignored by default, as torchvision's loader ignores it (the official Mugs pipeline trains
  * on the pixels as stored); {@link #withExifOrientation()} applies it as {@code ImageOps.exif_transpose}.
- * Images over PIL's decompression-bomb limit (178,956,970 pixels) are refused before their pixels are read.
+ * Images over PIL's decompression-bomb limit (178,956,970 pixels) are refused before their pixels are read;
+ * truncated files are refused as PIL refuses them (libjpeg alone would fill the missing part with grey).
  *
  * <pre>{@code
  * Image rgb = ImageDecoder.pil().decode(Path.of("cat.jpg"), ImageDecoder.Mode.RGB);   // [3, H, W] in 0..255
@@ -119,7 +122,16 @@ public final class ImageDecoder {
             ImageReader reader = reader(in, file);
             try {
                 ImageHeader h = header(reader, file);
+                List<String> warnings = new ArrayList<>();
+                reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
                 Image img = jpeg(reader) ? decodeJpeg(reader) : decodeOther(reader.read(0), file);
+                for (String w : warnings) {   // libjpeg only warns on truncation and fills with grey; PIL refuses
+                    String lower = w.toLowerCase(Locale.ROOT);
+                    if (lower.contains("truncated") || lower.contains("premature end")) {
+                        throw new IOException(file + ": the image data is truncated (" + w + "); re-copy or remove "
+                                + "the file");
+                    }
+                }
                 img = convert(img, mode == Mode.NATURAL ? (h.grey() ? Mode.L : Mode.RGB) : mode);
                 return exifOrientation && jpeg(reader) ? ExifOrientation.apply(img, ExifOrientation.read(in)) : img;
             } catch (IOException | RuntimeException e) {
