@@ -10,8 +10,8 @@ import com.twelvemonkeys.imageio.metadata.tiff.TIFFReader;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.util.List;
-import javax.imageio.ImageIO;
 import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
 
 /**
  * The EXIF orientation tag (274) of a JPEG and the transposition that shows the image upright, as PIL's
@@ -36,7 +36,7 @@ public final class ExifOrientation {
         }
         byte[] tiff = exif.get(0).data().readAllBytes();   // at most 64 KB, the size of a JPEG segment
         int start = tiff.length > 0 && tiff[0] == 0 ? 1 : 0;   // the zero that pads "Exif\0" before the TIFF header
-        try (ImageInputStream data = ImageIO.createImageInputStream(
+        try (ImageInputStream data = new MemoryCacheImageInputStream(
                 new ByteArrayInputStream(tiff, start, tiff.length - start))) {
             Directory dir = new TIFFReader().read(data);
             Entry e = dir.getEntryById(TIFF.TAG_ORIENTATION);

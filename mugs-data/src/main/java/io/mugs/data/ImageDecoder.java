@@ -220,31 +220,27 @@ public final class ImageDecoder {
     /** A JPEG's stored samples converted by libjpeg's and PIL's rules: [1 or 3, H, W]. */
     private static Image decodeJpeg(ImageReader reader) throws IOException {
         Raster r = reader.readRaster(0, null);
-        int w = r.getWidth();
-        int h = r.getHeight();
         int bands = r.getNumBands();
         if (r.getSampleModel().getSampleSize(0) != 8) {
             throw new IOException("a " + r.getSampleModel().getSampleSize(0) + "-bit JPEG (only 8-bit JPEGs are "
                     + "supported); re-encode it");
         }
-        int[] s = r.getPixels(r.getMinX(), r.getMinY(), w, h, (int[]) null);
         if (bands == 1) {
-            return planes(1, h, w, s, 1, (v, i, o) -> o[0] = v[i]);
+            return planes(1, r, (v, i, o) -> o[0] = v[i]);
         }
         Element md = jpegMetadata(reader);
         int transform = adobeTransform(md);
         if (bands == 3) {
             boolean rgb = transform == 0 || (transform < 0 && componentIds(md).equals("RGB"));
-            return rgb ? planes(3, h, w, s, 3, (v, i, o) -> {
+            return rgb ? planes(3, r, (v, i, o) -> {
                 o[0] = v[i];
                 o[1] = v[i + 1];
                 o[2] = v[i + 2];
-            }) : planes(3, h, w, s, 3, (v, i, o) -> PilColour.yccToRgb(v[i], v[i + 1], v[i + 2], o));
+            }) : planes(3, r, (v, i, o) -> PilColour.yccToRgb(v[i], v[i + 1], v[i + 2], o));
         }
         if (bands == 4) {
             boolean ycck = transform == 2;
-            return planes(3, h, w, s, 4,
-                    (v, i, o) -> PilColour.jpegCmykToRgb(v[i], v[i + 1], v[i + 2], v[i + 3], ycck, o));
+            return planes(3, r, (v, i, o) -> PilColour.jpegCmykToRgb(v[i], v[i + 1], v[i + 2], v[i + 3], ycck, o));
         }
         throw new IOException("a JPEG with " + bands + " components; re-encode it as RGB");
     }
@@ -278,10 +274,8 @@ public final class ImageDecoder {
         Raster r = img.getRaster();
         int w = r.getWidth();
         int h = r.getHeight();
-        int bands = r.getNumBands();
-        int[] s = r.getPixels(0, 0, w, h, (int[]) null);
         if (cm instanceof IndexColorModel icm) {
-            return planes(3, h, w, s, 1, (v, i, o) -> {
+            return planes(3, r, (v, i, o) -> {
                 o[0] = icm.getRed(v[i]);
                 o[1] = icm.getGreen(v[i]);
                 o[2] = icm.getBlue(v[i]);
@@ -295,11 +289,11 @@ public final class ImageDecoder {
             if (colours == 1 && (bits == 8 || bits == 16)) {
                 // PIL: 16-bit grey opens as mode I and convert() clips it; 16-bit grey+alpha keeps the high byte
                 int shift = bits == 16 && alpha ? 8 : 0;
-                return planes(1, h, w, s, bands, (v, i, o) -> o[0] = Math.min(v[i] >> shift, 255));
+                return planes(1, r, (v, i, o) -> o[0] = Math.min(v[i] >> shift, 255));
             }
             if (colours == 3 && type == ColorSpace.TYPE_RGB && (bits == 8 || bits == 16)) {
                 int shift = bits - 8;   // PIL reads 16-bit RGB(A) PNGs as RGB;16B: the high byte
-                return planes(3, h, w, s, bands, (v, i, o) -> {
+                return planes(3, r, (v, i, o) -> {
                     o[0] = v[i] >> shift;
                     o[1] = v[i + 1] >> shift;
                     o[2] = v[i + 2] >> shift;
@@ -309,12 +303,17 @@ public final class ImageDecoder {
                     + bits + " bits" + (alpha ? " with alpha" : "") + "; re-encode it as 8-bit RGB or grey");
         }
         if (cm.getColorSpace().isCS_sRGB()) {   // packed RGB (e.g. BMP): the colour model unpacks it
-            int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
-            return planes(3, h, w, argb, 1, (v, i, o) -> {
-                o[0] = (v[i] >> 16) & 0xff;
-                o[1] = (v[i] >> 8) & 0xff;
-                o[2] = v[i] & 0xff;
-            });
+            Image out = new Image(3, h, w);
+            int[] argb = new int[w];
+            for (int y = 0; y < h; y++) {
+                img.getRGB(0, y, w, 1, argb, 0, w);
+                for (int x = 0; x < w; x++) {
+                    out.set(0, y, x, (argb[x] >> 16) & 0xff);
+                    out.set(1, y, x, (argb[x] >> 8) & 0xff);
+                    out.set(2, y, x, argb[x] & 0xff);
+                }
+            }
+            return out;
         }
         throw new IOException(describe(file) + "an unsupported colour model " + cm.getClass().getSimpleName()
                 + "; re-encode it as 8-bit RGB or grey");
@@ -329,14 +328,22 @@ public final class ImageDecoder {
         void apply(int[] v, int i, int[] out);
     }
 
-    private static Image planes(int channels, int h, int w, int[] samples, int stride, PixelRule rule) {
+    /** Applies {@code rule} to every pixel of {@code r}, one row of samples at a time (no full-size copy). */
+    private static Image planes(int channels, Raster r, PixelRule rule) {
+        int w = r.getWidth();
+        int h = r.getHeight();
+        int bands = r.getNumBands();
         int plane = h * w;
         float[] d = new float[channels * plane];
+        int[] row = new int[w * bands];
         int[] o = new int[3];
-        for (int p = 0; p < plane; p++) {
-            rule.apply(samples, p * stride, o);
-            for (int c = 0; c < channels; c++) {
-                d[c * plane + p] = o[c];
+        for (int y = 0; y < h; y++) {
+            r.getPixels(r.getMinX(), r.getMinY() + y, w, 1, row);
+            for (int x = 0; x < w; x++) {
+                rule.apply(row, x * bands, o);
+                for (int c = 0; c < channels; c++) {
+                    d[c * plane + y * w + x] = o[c];
+                }
             }
         }
         return new Image(channels, h, w, d);

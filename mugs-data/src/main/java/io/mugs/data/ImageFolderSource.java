@@ -43,7 +43,8 @@ public final class ImageFolderSource implements ImageSource {
     private final Path root;
     private final List<Path> files;
     private final int[] labels;
-    private final int[][] sizes;   // {width, height} per file, from its header
+    private final int[] widths;    // per file, from its header
+    private final int[] heights;
     private final List<String> classNames;
     private final ImageDecoder decoder;
     private final ImageDecoder.Mode mode;
@@ -51,13 +52,15 @@ public final class ImageFolderSource implements ImageSource {
     private final int minSide;
     private final List<String> leftOut;
 
-    private ImageFolderSource(Path root, List<Path> files, int[] labels, int[][] sizes, List<String> classNames,
+    private ImageFolderSource(Path root, List<Path> files, int[] labels, int[] widths, int[] heights,
+                              List<String> classNames,
                               ImageDecoder decoder, ImageDecoder.Mode mode, BadImagePolicy policy, int minSide,
                               List<String> leftOut) {
         this.root = root;
         this.files = files;
         this.labels = labels;
-        this.sizes = sizes;
+        this.widths = widths;
+        this.heights = heights;
         this.classNames = classNames;
         this.decoder = decoder;
         this.mode = mode;
@@ -166,20 +169,22 @@ public final class ImageFolderSource implements ImageSource {
                     + leftOut.get(0));
         }
         int[] labels = new int[good.size()];
-        int[][] sizes = new int[good.size()][];
+        int[] widths = new int[good.size()];
+        int[] heights = new int[good.size()];
         boolean allGrey = true;
         for (int i = 0; i < labels.length; i++) {
             Scanned s = good.get(i);
             Path rel = root.relativize(s.file());
             labels[i] = rel.getNameCount() > 1 ? names.indexOf(rel.getName(0).toString()) : -1;
-            sizes[i] = new int[] {s.header().width(), s.header().height()};
+            widths[i] = s.header().width();
+            heights[i] = s.header().height();
             allGrey &= s.header().grey();
         }
         ImageDecoder.Mode mode = b.channels != 0 ? ImageDecoder.Mode.forChannels(b.channels)
                 : allGrey ? ImageDecoder.Mode.L : ImageDecoder.Mode.RGB;
         ImageDecoder decoder = b.exifOrientation ? ImageDecoder.withExifOrientation() : ImageDecoder.pil();
-        return new ImageFolderSource(root, good.stream().map(Scanned::file).toList(), labels, sizes, names, decoder,
-                mode, b.policy, b.minSide, leftOut);
+        return new ImageFolderSource(root, good.stream().map(Scanned::file).toList(), labels, widths, heights, names,
+                decoder, mode, b.policy, b.minSide, leftOut);
     }
 
     private static Scanned inspect(Path file, int minSide) {
@@ -224,11 +229,10 @@ public final class ImageFolderSource implements ImageSource {
         List<Integer> keep = new ArrayList<>();
         List<String> small = new ArrayList<>();
         for (int i = 0; i < files.size(); i++) {
-            if (Math.min(sizes[i][0], sizes[i][1]) >= minSide) {
+            if (Math.min(widths[i], heights[i]) >= minSide) {
                 keep.add(i);
             } else {
-                small.add(files.get(i) + ": " + tooSmall(new ImageHeader("", sizes[i][0], sizes[i][1], false),
-                        minSide));
+                small.add(files.get(i) + ": " + tooSmall(new ImageHeader("", widths[i], heights[i], false), minSide));
             }
         }
         if (small.isEmpty()) {
@@ -247,8 +251,9 @@ public final class ImageFolderSource implements ImageSource {
         List<String> out = new ArrayList<>(leftOut);
         out.addAll(small);
         return new ImageFolderSource(root, keep.stream().map(files::get).toList(),
-                keep.stream().mapToInt(i -> labels[i]).toArray(), keep.stream().map(i -> sizes[i])
-                .toArray(int[][]::new), classNames, decoder, mode, policy, minSide, List.copyOf(out));
+                keep.stream().mapToInt(i -> labels[i]).toArray(), keep.stream().mapToInt(i -> widths[i]).toArray(),
+                keep.stream().mapToInt(i -> heights[i]).toArray(), classNames, decoder, mode, policy, minSide,
+                List.copyOf(out));
     }
 
     @Override
