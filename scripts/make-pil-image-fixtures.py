@@ -3,10 +3,10 @@
 
 Run with the Python that has Pillow (checked with Pillow 9.4): /usr/bin/python3 scripts/make-pil-image-fixtures.py
 Output: mugs-data/src/test/resources/pil/<file> plus, for every image, <file>.L.txt and <file>.RGB.txt, the
-result of torchvision's loader, Image.open(f).convert("L" or "RGB"); for the EXIF case also
-exif6.jpg.exif_transpose.RGB.txt, the result of ImageOps.exif_transpose before convert. A .txt holds
-"height width channels" on the first line, then one line per image row with the samples in row-major,
-channel-last order.
+result of torchvision's loader, Image.open(f).convert("L" or "RGB") (for exif6.jpg only among the EXIF files), and
+for exif2.jpg ... exif8.jpg <file>.exif_transpose.RGB.txt, the result of ImageOps.exif_transpose before
+convert. A .txt holds "height width channels" on the first line, then one line per image row with the samples in
+row-major, channel-last order.
 """
 import io
 import os
@@ -126,15 +126,18 @@ def main():
     Image.fromarray(np.concatenate([noisy, noisy[:, :, :1]], axis=2), "CMYK").save(
         os.path.join(OUT, "noise-cmyk.jpg"), quality=70)
 
-    exif = Image.Exif()
-    exif[0x0112] = 6   # orientation: rotate 90 degrees clockwise to view
-    rgb.save(os.path.join(OUT, "exif6.jpg"), quality=95, exif=exif.tobytes())
+    for orientation in range(2, 9):   # 6: rotate 90 degrees clockwise to view
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        rgb.save(os.path.join(OUT, f"exif{orientation}.jpg"), quality=95, exif=exif.tobytes())
 
     for name in sorted(os.listdir(OUT)):
-        if name.endswith((".png", ".jpg")):
+        if name.endswith((".png", ".jpg")) and (not name.startswith("exif") or name == "exif6.jpg"):
             reference(name)
-    with Image.open(os.path.join(OUT, "exif6.jpg")) as im:
-        dump(os.path.join(OUT, "exif6.jpg.exif_transpose.RGB.txt"), ImageOps.exif_transpose(im).convert("RGB"))
+    for orientation in range(2, 9):
+        name = f"exif{orientation}.jpg"
+        with Image.open(os.path.join(OUT, name)) as im:
+            dump(os.path.join(OUT, f"{name}.exif_transpose.RGB.txt"), ImageOps.exif_transpose(im).convert("RGB"))
 
 
 if __name__ == "__main__":

@@ -83,16 +83,19 @@ class ImageDecoderPilTest {
         }
     }
 
-    @Test
-    void exifOrientationIsIgnoredByDefaultAndAppliedOnRequest() throws IOException {
-        Image asStored = ImageDecoder.pil().decode(fixture("exif6.jpg"), ImageDecoder.Mode.RGB);
-        assertEquals("Image[3x6x8]", asStored.toString(), "torchvision's loader ignores the orientation");
-        Image upright = ImageDecoder.withExifOrientation().decode(fixture("exif6.jpg"), ImageDecoder.Mode.RGB);
-        Image expected = pil("exif6.jpg.exif_transpose.RGB.txt");
-        assertEquals("Image[3x8x6]", expected.toString());
+    @ParameterizedTest
+    @ValueSource(ints = {2, 3, 4, 5, 6, 7, 8})
+    void exifOrientationIsIgnoredByDefaultAndAppliedOnRequest(int orientation) throws IOException {
+        String name = "exif" + orientation + ".jpg";
+        Image asStored = ImageDecoder.pil().decode(fixture(name), ImageDecoder.Mode.RGB);
+        assertEquals(0, maxDiff(asStored, ImageDecoder.pil().decode(fixture("rgb.jpg"), ImageDecoder.Mode.RGB)),
+                "torchvision's loader ignores the orientation: the pixels of the same JPEG without EXIF");
+        Image upright = ImageDecoder.withExifOrientation().decode(fixture(name), ImageDecoder.Mode.RGB);
+        Image expected = pil(name + ".exif_transpose.RGB.txt");
+        assertEquals(orientation >= 5 ? "Image[3x8x6]" : "Image[3x6x8]", expected.toString());
         int d = maxDiff(upright, expected);
-        System.out.printf("PIL max abs diff exif6.jpg exif_transpose RGB: %d%n", d);
-        assertTrue(d <= JPEG_TOLERANCE, "exif_transpose differs by " + d);
+        System.out.printf("PIL max abs diff %s exif_transpose RGB: %d%n", name, d);
+        assertTrue(d <= JPEG_TOLERANCE, name + " exif_transpose differs by " + d);
     }
 
     @Test
