@@ -152,9 +152,14 @@ public final class ImageDecoder {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "no such image file (was it moved or deleted?)");
         }
-        ImageInputStream in = ImageIO.createImageInputStream(file.toFile());
+        ImageInputStream in;
+        try {
+            in = ImageIO.createImageInputStream(file.toFile());
+        } catch (IOException | RuntimeException e) {
+            in = null;
+        }
         if (in == null) {
-            throw new IOException(file + ": cannot open the file for reading");
+            throw new IOException(file + ": cannot open the file for reading (check its permissions)");
         }
         return in;
     }

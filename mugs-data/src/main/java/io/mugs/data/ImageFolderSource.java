@@ -6,8 +6,10 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -153,6 +155,10 @@ public final class ImageFolderSource implements ImageSource {
             }
         }
         List<String> names = List.copyOf(classes);
+        Map<String, Integer> classIndex = new HashMap<>();
+        for (String n : names) {
+            classIndex.put(n, classIndex.size());
+        }
         List<Scanned> scanned = all.parallelStream().map(f -> inspect(f, b.minSide)).toList();
         List<Scanned> bad = scanned.stream().filter(s -> s.problem() != null).toList();
         List<Scanned> good = scanned.stream().filter(s -> s.problem() == null).toList();
@@ -175,7 +181,7 @@ public final class ImageFolderSource implements ImageSource {
         for (int i = 0; i < labels.length; i++) {
             Scanned s = good.get(i);
             Path rel = root.relativize(s.file());
-            labels[i] = rel.getNameCount() > 1 ? names.indexOf(rel.getName(0).toString()) : -1;
+            labels[i] = rel.getNameCount() > 1 ? classIndex.get(rel.getName(0).toString()) : -1;
             widths[i] = s.header().width();
             heights[i] = s.header().height();
             allGrey &= s.header().grey();
