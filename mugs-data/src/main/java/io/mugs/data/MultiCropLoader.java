@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * the seed, never on the number of workers or on timing.
  *
  * <p>An image that cannot be decoded is skipped: another image of the same epoch, chosen deterministically, takes
- * its place; skips are counted and reported once per epoch. An image smaller than {@code minImageSide} stops the
- * epoch with an error naming the file.
+ * its place; skips are counted and reported once per epoch. Images smaller than {@code minImageSide} are found
+ * when the loader is built ({@link ImageSource#withMinSide}: left out or refused, as the source's policy says);
+ * one that only shows up when decoded stops the epoch with an error naming the file.
  *
  * <pre>{@code
  * try (MultiCropLoader loader = new MultiCropLoader(source, new MultiCropAugmentation(cfg), 64, 2, 4, 42)) {
@@ -58,6 +59,7 @@ public final class MultiCropLoader implements AutoCloseable {
             throw new IllegalArgumentException("batchSize, workers and prefetch must be >= 1, got " + batchSize + ", "
                     + workers + ", " + prefetch);
         }
+        source = source.withMinSide(augmentation.config().minImageSide());   // too-small images found before epoch 0
         if (source.size() < batchSize) {
             throw new IllegalArgumentException("the dataset has " + source.size() + " images, fewer than one batch of "
                     + batchSize + ": lower the batch size or point the loader at more data");

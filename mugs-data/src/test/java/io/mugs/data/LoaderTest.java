@@ -147,21 +147,26 @@ class LoaderTest {
     }
 
     @Test
-    void imageFolderWithClassesSkipsAndCountsCorruptFiles(@TempDir Path dir) throws IOException {
+    void imageFolderWithClassesSkipsCorruptFilesAtScanAndFilesDeletedLater(@TempDir Path dir) throws IOException {
         png(dir.resolve("cat/a.png"), 32, 32, true);
         png(dir.resolve("cat/b.png"), 32, 40, true);
         png(dir.resolve("dog/c.png"), 36, 32, true);
+        png(dir.resolve("dog/d.png"), 32, 36, true);
         Files.write(dir.resolve("dog/broken.jpg"), new byte[] {1, 2, 3, 4});
         Files.writeString(dir.resolve("notes.txt"), "ignored");
         ImageFolderSource src = ImageFolderSource.scan(dir);
-        assertEquals(4, src.size());
+        assertEquals(4, src.size(), "the corrupt file is left out when the folder is scanned");
+        assertEquals(1, src.leftOut().size());
+        assertTrue(src.leftOut().get(0).contains("broken.jpg"), src.leftOut().get(0));
         assertEquals(List.of("cat", "dog"), src.classNames());
+        assertArrayEquals(new int[] {0, 0, 1, 1}, src.labels());
+        Files.delete(dir.resolve("dog/c.png"));   // unreadable after the scan: the loader replaces it
         var e = assertThrows(IOException.class, () -> src.load(2));
-        assertTrue(e.getMessage().contains("broken.jpg"), e.getMessage());
+        assertTrue(e.getMessage().contains("c.png"), e.getMessage());
         MultiCropConfig cfg = MultiCropConfig.builder().globalSize(16).localSize(8).localCrops(2).build();
         try (MultiCropLoader loader = new MultiCropLoader(src, new MultiCropAugmentation(cfg), 4, 1, 1, 5)) {
             MultiCropBatch b = loader.epoch(0).iterator().next();
-            assertEquals(4, b.batchSize(), "the corrupt image was replaced, the batch is complete");
+            assertEquals(4, b.batchSize(), "the missing image was replaced, the batch is complete");
             assertEquals(1, loader.skippedImages());
             for (int index : b.indices()) {
                 assertTrue(index != 2);
@@ -184,14 +189,20 @@ class LoaderTest {
         assertEquals(1, small.load(0).channels(), "8-bit grayscale PNGs decode to one channel");
         MultiCropConfig cfg = MultiCropConfig.builder().channels(1).mean(0.5).std(0.5).globalSize(32).localSize(16)
                 .build();
-        try (MultiCropLoader loader = new MultiCropLoader(small, new MultiCropAugmentation(cfg), 2, 1, 1, 1)) {
-            var tooSmall = assertThrows(IllegalArgumentException.class, () -> loader.batch(0, 0));
-            assertTrue(tooSmall.getMessage().contains("tiny.png is 8x8 px, smaller than the 16 px"),
-                    tooSmall.getMessage());
+        try (MultiCropLoader loader = new MultiCropLoader(small, new MultiCropAugmentation(cfg), 1, 1, 1, 1)) {
+            assertEquals(1, loader.source().size(), "tiny.png was left out before the first epoch");
+            assertTrue(((ImageFolderSource) loader.source()).leftOut().get(0).contains("tiny.png: 8x8 px, smaller "
+                    + "than the 16 px minimum side"));
         }
+        ImageFolderSource refusing = ImageFolderSource.builder(dir.resolve("small"))
+                .onBadImage(BadImagePolicy.REFUSE).scan();
+        var tooSmall = assertThrows(IllegalArgumentException.class,
+                () -> new MultiCropLoader(refusing, new MultiCropAugmentation(cfg), 1, 1, 1, 1));
+        assertTrue(tooSmall.getMessage().contains("tiny.png: 8x8 px, smaller than the 16 px minimum side"),
+                tooSmall.getMessage());
         var tooFew = assertThrows(IllegalArgumentException.class,
-                () -> new MultiCropLoader(small, new MultiCropAugmentation(cfg), 3, 1, 1, 1));
-        assertTrue(tooFew.getMessage().contains("2 images, fewer than one batch of 3"), tooFew.getMessage());
+                () -> new MultiCropLoader(small, new MultiCropAugmentation(cfg), 2, 1, 1, 1));
+        assertTrue(tooFew.getMessage().contains("1 images, fewer than one batch of 2"), tooFew.getMessage());
         var channels = assertThrows(IllegalArgumentException.class,
                 () -> new MultiCropAugmentation(MultiCropConfig.imageNet()).apply(small.load(1),
                         new java.util.SplittableRandom(1)));

@@ -1,0 +1,377 @@
+package io.mugs.data;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.IndexColorModel;
+import java.awt.image.Raster;
+import java.awt.color.ColorSpace;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import javax.imageio.IIOException;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.ImageTypeSpecifier;
+import javax.imageio.metadata.IIOMetadata;
+import javax.imageio.stream.ImageInputStream;
+import org.w3c.dom.Element;
+import org.w3c.dom.Node;
+import org.w3c.dom.NodeList;
+
+/**
+ * Decodes JPEG and PNG files to 8-bit {@link Image}s exactly as torchvision's folder loader does, i.e. PIL's
+ * {@code Image.open(f).convert("RGB")} (or {@code "L"}): samples are read raw through javax.imageio (with the
+ * TwelveMonkeys JPEG plugin for CMYK, YCCK and Adobe JPEGs) and converted with PIL's integer arithmetic
+ * ({@code PilColour}); colour profiles are ignored, as PIL's {@code convert} ignores them.
+ *
+ * <p>What PIL 9.4 does, and so what this does: RGBA and LA lose their alpha (no compositing); palettes are looked
+ * up (transparency ignored); 16-bit grey PNGs open as mode I and are <em>clipped</em> to 255 (not scaled); 16-bit
+ * RGB, RGBA and LA PNGs keep the high byte; 1-, 2- and 4-bit grey are scaled to 0..255; every 4-component JPEG is
+ * read as Adobe (inverted) CMYK and converted by PIL's profile-free formula, after libjpeg's YCC step for YCCK.
+ * RGB to L is PIL's ITU-R 601-2 luma. Lossless formats match PIL exactly; JPEGs within a few levels (different
+ * IDCTs; measured in {@code docs/reliability-images.md}).
+ *
+ * <p>EXIF orientation is ignored by default, as torchvision's loader ignores it (the official Mugs pipeline trains
+ * on the pixels as stored); {@link #withExifOrientation()} applies it as {@code ImageOps.exif_transpose}.
+ * Images over PIL's decompression-bomb limit (178,956,970 pixels) are refused before their pixels are read;
+ * truncated files are refused as PIL refuses them (libjpeg alone would fill the missing part with grey).
+ *
+ * <pre>{@code
+ * Image rgb = ImageDecoder.pil().decode(Path.of("cat.jpg"), ImageDecoder.Mode.RGB);   // [3, H, W] in 0..255
+ * ImageHeader h = ImageDecoder.header(Path.of("cat.jpg"));                             // size only
+ * }</pre>
+ */
+public final class ImageDecoder {
+
+    /** PIL's {@code Image.MAX_IMAGE_PIXELS * 2}, above which PIL raises {@code DecompressionBombError}. */
+    public static final long MAX_PIXELS = 178_956_970L;
+
+    /** The target layout. */
+    public enum Mode {
+        /** One channel, PIL's {@code convert("L")}. */
+        L,
+        /** Three channels, PIL's {@code convert("RGB")}. */
+        RGB,
+        /** L for files PIL opens in a grey mode ({@link ImageHeader#grey()}), RGB for all others. */
+        NATURAL;
+
+        /** The mode for a channel count: 1 is L, 3 is RGB. */
+        public static Mode forChannels(int channels) {
+            return switch (channels) {
+                case 1 -> L;
+                case 3 -> RGB;
+                default -> throw new IllegalArgumentException("channels must be 1 (L) or 3 (RGB), got " + channels);
+            };
+        }
+    }
+
+    private static final ImageDecoder PIL = new ImageDecoder(false);
+
+    private final boolean exifOrientation;
+
+    private ImageDecoder(boolean exifOrientation) {
+        this.exifOrientation = exifOrientation;
+    }
+
+    /** Torchvision's behaviour: pixels as stored, EXIF orientation ignored. */
+    public static ImageDecoder pil() {
+        return PIL;
+    }
+
+    /** As {@link #pil()}, then JPEGs are turned upright by their EXIF orientation tag. */
+    public static ImageDecoder withExifOrientation() {
+        return new ImageDecoder(true);
+    }
+
+    public boolean appliesExifOrientation() {
+        return exifOrientation;
+    }
+
+    /**
+     * Reads the size and layout from the header only (no pixel is decoded).
+     *
+     * @throws IOException naming {@code file} when it is missing, not a JPEG or PNG, damaged, too large or of a
+     *                     layout this decoder cannot convert
+     */
+    public static ImageHeader header(Path file) throws IOException {
+        try (ImageInputStream in = open(file)) {
+            ImageReader reader = reader(in, file);
+            try {
+                return header(reader, file);
+            } catch (IOException | RuntimeException e) {
+                throw failure(file, e);
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    /**
+     * Decodes {@code file} to {@code mode}: an image [1, H, W] (L) or [3, H, W] (RGB) with samples 0..255.
+     *
+     * @throws IOException naming {@code file} when it cannot be read or decoded, or its layout is not supported
+     */
+    public Image decode(Path file, Mode mode) throws IOException {
+        try (ImageInputStream in = open(file)) {
+            ImageReader reader = reader(in, file);
+            try {
+                ImageHeader h = header(reader, file);
+                List<String> warnings = new ArrayList<>();
+                reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+                Image img = jpeg(reader) ? decodeJpeg(reader) : decodeOther(reader.read(0), file);
+                for (String w : warnings) {   // libjpeg only warns on truncation and fills with grey; PIL refuses
+                    String lower = w.toLowerCase(Locale.ROOT);
+                    if (lower.contains("truncated") || lower.contains("premature end")) {
+                        throw new IOException(file + ": the image data is truncated (" + w + "); re-copy or remove "
+                                + "the file");
+                    }
+                }
+                img = convert(img, mode == Mode.NATURAL ? (h.grey() ? Mode.L : Mode.RGB) : mode);
+                return exifOrientation && jpeg(reader) ? ExifOrientation.apply(img, ExifOrientation.read(in)) : img;
+            } catch (IOException | RuntimeException e) {
+                throw failure(file, e);
+            } finally {
+                reader.dispose();
+            }
+        }
+    }
+
+    /** Converts a decoded PNG-like image (grey, grey+alpha, palette, RGB, RGBA; 8 or 16 bits) as PIL would. */
+    public static Image fromBufferedImage(BufferedImage img, Mode mode) throws IOException {
+        boolean grey = isGrey(img.getColorModel());
+        return convert(decodeOther(img, null), mode == Mode.NATURAL ? (grey ? Mode.L : Mode.RGB) : mode);
+    }
+
+    private static ImageInputStream open(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null, "no such image file (was it moved or deleted?)");
+        }
+        ImageInputStream in;
+        try {
+            in = ImageIO.createImageInputStream(file.toFile());
+        } catch (IOException | RuntimeException e) {
+            in = null;
+        }
+        if (in == null) {
+            throw new IOException(file + ": cannot open the file for reading (check its permissions)");
+        }
+        return in;
+    }
+
+    private static ImageReader reader(ImageInputStream in, Path file) throws IOException {
+        Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+        if (!readers.hasNext()) {
+            in.close();
+            throw new IOException(file + ": not a JPEG or PNG image (no decoder recognises its first bytes); "
+                    + "remove it or convert it");
+        }
+        ImageReader reader = readers.next();
+        reader.setInput(in, false, false);   // not forward-only: EXIF is read after the pixels
+        return reader;
+    }
+
+    private static IOException failure(Path file, Exception e) {
+        if (e instanceof IOException io && io.getMessage() != null && io.getMessage().startsWith(file.toString())) {
+            return io;
+        }
+        String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return new IOException(file + ": cannot decode the image (" + why + "); remove or re-encode the file", e);
+    }
+
+    private static boolean jpeg(ImageReader reader) throws IOException {
+        return reader.getFormatName().toLowerCase(Locale.ROOT).contains("jp");
+    }
+
+    private static ImageHeader header(ImageReader reader, Path file) throws IOException {
+        int w = reader.getWidth(0);
+        int h = reader.getHeight(0);
+        if (w < 1 || h < 1) {
+            throw new IIOException("the header declares " + w + "x" + h + " px");
+        }
+        if ((long) w * h > MAX_PIXELS) {
+            throw new IOException(file + ": " + w + "x" + h + " px is over " + MAX_PIXELS + " pixels (PIL's "
+                    + "decompression-bomb limit); downscale the file");
+        }
+        ImageTypeSpecifier raw = reader.getRawImageType(0);
+        ColorModel cm = raw == null ? null : raw.getColorModel();
+        if (jpeg(reader)) {
+            int n = cm == null ? 3 : cm.getNumComponents();
+            if (n != 1 && n != 3 && n != 4) {
+                throw new IOException(file + ": a JPEG with " + n + " components (only 1, 3 or 4 are images PIL "
+                        + "opens); re-encode it as RGB");
+            }
+        }
+        return new ImageHeader(reader.getFormatName().toLowerCase(Locale.ROOT), w, h, cm != null && isGrey(cm));
+    }
+
+    private static boolean isGrey(ColorModel cm) {
+        if (cm instanceof IndexColorModel icm) {   // 1-, 2- and 4-bit grey PNGs come with a grey palette
+            for (int i = 0; i < icm.getMapSize(); i++) {
+                if (icm.getRed(i) != icm.getGreen(i) || icm.getGreen(i) != icm.getBlue(i)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return cm.getNumColorComponents() == 1;
+    }
+
+    /** A JPEG's stored samples converted by libjpeg's and PIL's rules: [1 or 3, H, W]. */
+    private static Image decodeJpeg(ImageReader reader) throws IOException {
+        Raster r = reader.readRaster(0, null);
+        int bands = r.getNumBands();
+        if (r.getSampleModel().getSampleSize(0) != 8) {
+            throw new IOException("a " + r.getSampleModel().getSampleSize(0) + "-bit JPEG (only 8-bit JPEGs are "
+                    + "supported); re-encode it");
+        }
+        if (bands == 1) {
+            return planes(1, r, (v, i, o) -> o[0] = v[i]);
+        }
+        Element md = jpegMetadata(reader);
+        int transform = adobeTransform(md);
+        if (bands == 3) {
+            boolean rgb = transform == 0 || (transform < 0 && componentIds(md).equals("RGB"));
+            return rgb ? planes(3, r, (v, i, o) -> {
+                o[0] = v[i];
+                o[1] = v[i + 1];
+                o[2] = v[i + 2];
+            }) : planes(3, r, (v, i, o) -> PilColour.yccToRgb(v[i], v[i + 1], v[i + 2], o));
+        }
+        if (bands == 4) {
+            boolean ycck = transform == 2;
+            return planes(3, r, (v, i, o) -> PilColour.jpegCmykToRgb(v[i], v[i + 1], v[i + 2], v[i + 3], ycck, o));
+        }
+        throw new IOException("a JPEG with " + bands + " components; re-encode it as RGB");
+    }
+
+    private static Element jpegMetadata(ImageReader reader) throws IOException {
+        IIOMetadata md = reader.getImageMetadata(0);
+        return md == null ? null : (Element) md.getAsTree("javax_imageio_jpeg_image_1.0");
+    }
+
+    private static int adobeTransform(Element md) {
+        NodeList adobe = md == null ? null : md.getElementsByTagName("app14Adobe");
+        if (adobe == null || adobe.getLength() == 0) {
+            return -1;
+        }
+        return Integer.parseInt(((Element) adobe.item(0)).getAttribute("transform"));
+    }
+
+    private static String componentIds(Element md) {
+        StringBuilder ids = new StringBuilder();
+        NodeList specs = md == null ? null : md.getElementsByTagName("componentSpec");
+        for (int i = 0; specs != null && i < specs.getLength(); i++) {
+            Node n = specs.item(i);
+            ids.append((char) Integer.parseInt(((Element) n).getAttribute("componentId")));
+        }
+        return ids.toString();
+    }
+
+    /** PNG (and other javax.imageio formats) by colour model, with PIL's rules for 16 bits and palettes. */
+    private static Image decodeOther(BufferedImage img, Path file) throws IOException {
+        ColorModel cm = img.getColorModel();
+        Raster r = img.getRaster();
+        int w = r.getWidth();
+        int h = r.getHeight();
+        if (cm instanceof IndexColorModel icm) {
+            return planes(3, r, (v, i, o) -> {
+                o[0] = icm.getRed(v[i]);
+                o[1] = icm.getGreen(v[i]);
+                o[2] = icm.getBlue(v[i]);
+            });
+        }
+        if (cm instanceof ComponentColorModel) {
+            int colours = cm.getNumColorComponents();
+            int bits = cm.getComponentSize(0);
+            boolean alpha = cm.hasAlpha();
+            int type = cm.getColorSpace().getType();
+            if (colours == 1 && (bits == 8 || bits == 16)) {
+                // PIL: 16-bit grey opens as mode I and convert() clips it; 16-bit grey+alpha keeps the high byte
+                int shift = bits == 16 && alpha ? 8 : 0;
+                return planes(1, r, (v, i, o) -> o[0] = Math.min(v[i] >> shift, 255));
+            }
+            if (colours == 3 && type == ColorSpace.TYPE_RGB && (bits == 8 || bits == 16)) {
+                int shift = bits - 8;   // PIL reads 16-bit RGB(A) PNGs as RGB;16B: the high byte
+                return planes(3, r, (v, i, o) -> {
+                    o[0] = v[i] >> shift;
+                    o[1] = v[i + 1] >> shift;
+                    o[2] = v[i + 2] >> shift;
+                });
+            }
+            throw new IOException(describe(file) + "an unsupported layout: " + colours + " colour component(s) of "
+                    + bits + " bits" + (alpha ? " with alpha" : "") + "; re-encode it as 8-bit RGB or grey");
+        }
+        if (cm.getColorSpace().isCS_sRGB()) {   // packed RGB (e.g. BMP): the colour model unpacks it
+            Image out = new Image(3, h, w);
+            int[] argb = new int[w];
+            for (int y = 0; y < h; y++) {
+                img.getRGB(0, y, w, 1, argb, 0, w);
+                for (int x = 0; x < w; x++) {
+                    out.set(0, y, x, (argb[x] >> 16) & 0xff);
+                    out.set(1, y, x, (argb[x] >> 8) & 0xff);
+                    out.set(2, y, x, argb[x] & 0xff);
+                }
+            }
+            return out;
+        }
+        throw new IOException(describe(file) + "an unsupported colour model " + cm.getClass().getSimpleName()
+                + "; re-encode it as 8-bit RGB or grey");
+    }
+
+    private static String describe(Path file) {
+        return file == null ? "" : file + ": ";
+    }
+
+    /** One pixel's samples, starting at {@code i} in interleaved {@code v}, to 1 or 3 output channels. */
+    private interface PixelRule {
+        void apply(int[] v, int i, int[] out);
+    }
+
+    /** Applies {@code rule} to every pixel of {@code r}, one row of samples at a time (no full-size copy). */
+    private static Image planes(int channels, Raster r, PixelRule rule) {
+        int w = r.getWidth();
+        int h = r.getHeight();
+        int bands = r.getNumBands();
+        int plane = h * w;
+        float[] d = new float[channels * plane];
+        int[] row = new int[w * bands];
+        int[] o = new int[3];
+        for (int y = 0; y < h; y++) {
+            r.getPixels(r.getMinX(), r.getMinY() + y, w, 1, row);
+            for (int x = 0; x < w; x++) {
+                rule.apply(row, x * bands, o);
+                for (int c = 0; c < channels; c++) {
+                    d[c * plane + y * w + x] = o[c];
+                }
+            }
+        }
+        return new Image(channels, h, w, d);
+    }
+
+    /** PIL's L/RGB conversion between 8-bit layouts: grey replicated, RGB to luma. */
+    private static Image convert(Image img, Mode mode) {
+        int want = mode == Mode.L ? 1 : 3;
+        if (img.channels() == want) {
+            return img;
+        }
+        int plane = img.height() * img.width();
+        float[] s = img.data();
+        float[] d = new float[want * plane];
+        for (int p = 0; p < plane; p++) {
+            if (want == 3) {
+                d[p] = s[p];
+                d[plane + p] = s[p];
+                d[2 * plane + p] = s[p];
+            } else {
+                d[p] = PilColour.luma((int) s[p], (int) s[plane + p], (int) s[2 * plane + p]);
+            }
+        }
+        return new Image(want, img.height(), img.width(), d);
+    }
+}
