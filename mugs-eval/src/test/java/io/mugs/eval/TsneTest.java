@@ -4,15 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.awt.image.BufferedImage;
-import java.nio.file.Path;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
 import java.util.SplittableRandom;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 class TsneTest {
 
@@ -74,7 +67,7 @@ class TsneTest {
     }
 
     @Test
-    void separatedClustersStaySeparatedIn2d(@TempDir Path dir) throws Exception {
+    void separatedClustersStaySeparatedIn2d() {
         SplittableRandom r = new SplittableRandom(1);
         int per = 40;
         double[][] x = new double[3 * per][10];
@@ -101,17 +94,6 @@ class TsneTest {
             correct += labels[best] == labels[i] ? 1 : 0;
         }
         assertEquals(y.length, correct);
-        Path png = dir.resolve("tsne.png");
-        TsnePlot.write(png, y, labels, List.of("a", "b", "c"));
-        BufferedImage img = ImageIO.read(png.toFile());
-        assertEquals(900, img.getWidth());
-        Set<Integer> colours = new HashSet<>();
-        for (int yy = 0; yy < img.getHeight(); yy += 2) {
-            for (int xx = 0; xx < img.getWidth(); xx += 2) {
-                colours.add(img.getRGB(xx, yy));
-            }
-        }
-        assertTrue(colours.size() > 10);
         assertThrows(IllegalArgumentException.class, () -> new BarnesHutTsne(30, 0.5, 10, 1).embed(new double[5][3]));
     }
 }

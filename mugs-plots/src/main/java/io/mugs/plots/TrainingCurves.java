@@ -1,4 +1,4 @@
-package io.mugs.eval;
+package io.mugs.plots;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package io.mugs.eval;
+package io.mugs.plots;
 
 import java.io.IOException;
 import java.nio.file.Path;

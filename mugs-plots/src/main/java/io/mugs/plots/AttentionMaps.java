@@ -1,4 +1,4 @@
-package io.mugs.eval;
+package io.mugs.plots;
 
 import io.mugs.data.Image;
 import java.awt.Color;

@@ -1,4 +1,4 @@
-package io.mugs.eval;
+package io.mugs.plots;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
