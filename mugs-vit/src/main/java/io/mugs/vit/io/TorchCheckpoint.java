@@ -28,7 +28,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@value #INFLATION_BOUND} times the file's size plus 1 MiB ({@code torch.save} stores entries uncompressed);
  * a storage must hold exactly the elements its reference declares; a tensor view must lie inside its storage and
  * hold no more elements than it; all tensors together may hold at most twice the elements of the storages they
- * view. Every failure is an {@link IOException} naming the file and the problem.
+ * view (plus 65,536). Every failure is an {@link IOException} naming the file and the problem.
  *
  * <p>Tensors are returned as FLOAT arrays (fp16/bf16/fp64 storages are converted), honouring storage offsets and
  * strides (views). Nested dicts stay nested: the result is the unpickled object with tensors as {@link INDArray}s,
@@ -192,7 +192,7 @@ public final class TorchCheckpoint {
                         + ", which holds " + numel + " (truncated or damaged file)");
             }
             tensorElements += n;
-            if (tensorElements > 2 * storageElements + (1 << 20)) {
+            if (tensorElements > 2 * storageElements + (1 << 16)) {
                 throw new Refused(file, "its tensors view " + tensorElements + " elements of storages holding "
                         + storageElements + " (more than twice over: the views overlap)");
             }
