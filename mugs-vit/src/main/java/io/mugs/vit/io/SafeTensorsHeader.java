@@ -1,6 +1,7 @@
 package io.mugs.vit.io;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -62,8 +63,9 @@ record SafeTensorsHeader(Map<String, String> metadata, List<Entry> tensors, long
         JsonNode header;
         try {
             header = JSON.readTree(headerBuf.array());
-        } catch (IOException e) {
-            throw bad(path, "header is not valid JSON (" + e.getMessage().lines().findFirst().orElse("") + ")");
+        } catch (JsonProcessingException e) {
+            throw bad(path, "header is not valid JSON (" + e.getOriginalMessage().lines().findFirst().orElse("")
+                    .replaceAll(" \\(start marker at .*", "") + ")");
         }
         if (header == null || !header.isObject()) {
             throw bad(path, "header is not a JSON object");
