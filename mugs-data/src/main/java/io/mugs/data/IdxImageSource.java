@@ -83,7 +83,8 @@ public final class IdxImageSource implements ImageSource {
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(gzip ? new GZIPInputStream(raw) : raw))) {
             int found = in.readInt();
             if (found != magic) {
-                throw new IOException(name + " is not an idx file of " + (rank == 1 ? "labels" : "images") + " (magic 0x"
+                throw new IOException(name + " is not an idx file of " + (rank == 1 ? "labels" : "images")
+                        + " (magic 0x"
                         + Integer.toHexString(found) + ", expected 0x" + Integer.toHexString(magic) + ")");
             }
             int[] dims = new int[rank];
@@ -100,7 +101,8 @@ public final class IdxImageSource implements ImageSource {
                     + (bytes == Long.MAX_VALUE / 4 ? "over 2^61" : bytes) + " bytes)";
             if (fileSize >= 0 && !gzip && header + bytes != fileSize) {
                 throw new IOException(declared + " but the file holds " + (fileSize - header) + " bytes after the "
-                        + "header: the file is " + (header + bytes > fileSize ? "truncated" : "not what its header says"));
+                        + "header: the file is "
+                        + (header + bytes > fileSize ? "truncated" : "not what its header says"));
             }
             if (fileSize >= 0 && gzip && bytes > MAX_GZIP_RATIO * fileSize) {
                 throw new IOException(declared + ", more than a gzip file of " + fileSize + " bytes can inflate to:"

@@ -141,7 +141,8 @@ public final class BackboneFiles {
             }
         });
         if (exact) {
-            tensors.keySet().stream().filter(k -> !expected.containsKey(k)).forEach(k -> problems.add("unexpected " + k));
+            tensors.keySet().stream().filter(k -> !expected.containsKey(k))
+                    .forEach(k -> problems.add("unexpected " + k));
         }
         return problems;
     }

@@ -91,7 +91,8 @@ public final class OfficialWeights {
             depth++;
         }
         if (depth == 0) {
-            throw new IllegalArgumentException("no blocks.0.norm1.weight among the checkpoint keys: not a ViT backbone");
+            throw new IllegalArgumentException("no blocks.0.norm1.weight among the checkpoint keys: "
+                    + "not a ViT backbone");
         }
         int h = heads > 0 ? heads : switch (d) {
             case 192 -> 3;

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
@@ -45,7 +46,7 @@ final class PickleMachine {
     }
 
     private static final Object MARK = new Object();
-    private static final Object NONE = new Object();
+    static final Object NONE = new Object();
 
     /** A global the machine allows, by module and name. */
     private record Global(String module, String name) {
@@ -56,8 +57,8 @@ final class PickleMachine {
     }
 
     /** A Python list or tuple with the height of what it holds (1 for a flat one). */
-    private static final class PList extends ArrayList<Object> {
-        private final boolean tuple;
+    static final class PList extends ArrayList<Object> {
+        final boolean tuple;
         private int height = 1;
 
         PList(boolean tuple) {
@@ -66,7 +67,7 @@ final class PickleMachine {
     }
 
     /** A Python dict with the height of what it holds. */
-    private static final class PDict extends LinkedHashMap<Object, Object> {
+    static final class PDict extends LinkedHashMap<Object, Object> {
         private int height = 1;
     }
 
@@ -114,16 +115,7 @@ final class PickleMachine {
                         push(global((String) stack.pop(), name));
                     }
                     case 't' -> push(tuple(popMark()));                           // TUPLE
-                    case 0x85 -> push(tuple(List.of(stack.pop())));               // TUPLE1
-                    case 0x86 -> {                                                // TUPLE2
-                        Object b = stack.pop();
-                        push(tuple(List.of(stack.pop(), b)));
-                    }
-                    case 0x87 -> {                                                // TUPLE3
-                        Object c = stack.pop();
-                        Object b = stack.pop();
-                        push(tuple(List.of(stack.pop(), b, c)));
-                    }
+                    case 0x85, 0x86, 0x87 -> push(tuple(pop(op - 0x84)));         // TUPLE1, TUPLE2, TUPLE3
                     case 'J' -> push((long) in.getInt());                         // BININT
                     case 'K' -> push((long) (in.get() & 0xff));                   // BININT1
                     case 'M' -> push((long) (in.getShort() & 0xffff));            // BININT2
@@ -138,32 +130,12 @@ final class PickleMachine {
                         push(reduce(stack.pop(), args));
                     }
                     case 'b' -> build(stack.pop(), stack.element());              // BUILD
-                    case 's' -> {                                                 // SETITEM
-                        Object v = stack.pop();
-                        Object k = stack.pop();
-                        put(dict(stack.element()), k, v);
-                    }
-                    case 'u' -> {                                                 // SETITEMS
-                        List<Object> items = popMark();
-                        PDict d = dict(stack.element());
-                        for (int i = 0; i + 1 < items.size(); i += 2) {
-                            put(d, items.get(i), items.get(i + 1));
-                        }
-                    }
-                    case 'a' -> {                                                 // APPEND
-                        Object v = stack.pop();
-                        add(list(stack.element()), v);
-                    }
-                    case 'e' -> {                                                 // APPENDS
-                        List<Object> items = popMark();
-                        PList l = list(stack.element());
-                        for (Object v : items) {
-                            add(l, v);
-                        }
-                    }
+                    case 's' -> setItems(pop(2));                                 // SETITEM
+                    case 'u' -> setItems(popMark());                              // SETITEMS
+                    case 'a' -> append(pop(1));                                   // APPEND
+                    case 'e' -> append(popMark());                                // APPENDS
                     case '.' -> {                                                 // STOP
-                        return clean(stack.pop(), 0, Collections.newSetFromMap(new IdentityHashMap<>()),
-                                new IdentityHashMap<>());
+                        return PickleResult.plain(stack.pop(), file);
                     }
                     default -> throw bad(String.format("pickle opcode 0x%02x is not part of a state dict", op));
                 }
@@ -234,6 +206,29 @@ final class PickleMachine {
         return items;
     }
 
+    /** The top {@code n} entries, deepest first. */
+    private List<Object> pop(int n) {
+        Object[] items = new Object[n];
+        for (int i = n - 1; i >= 0; i--) {
+            items[i] = stack.pop();
+        }
+        return Arrays.asList(items);
+    }
+
+    private void setItems(List<Object> keysAndValues) throws IOException {
+        PDict d = dict(stack.element());
+        for (int i = 0; i + 1 < keysAndValues.size(); i += 2) {
+            put(d, keysAndValues.get(i), keysAndValues.get(i + 1));
+        }
+    }
+
+    private void append(List<Object> items) throws IOException {
+        PList l = list(stack.element());
+        for (Object v : items) {
+            add(l, v);
+        }
+    }
+
     private int height(Object o) {
         if (o instanceof PList l) {
             return l.height;
@@ -294,7 +289,7 @@ final class PickleMachine {
         throw bad("APPEND on " + describe(o));
     }
 
-    private static String describe(Object o) {
+    static String describe(Object o) {
         if (o instanceof PList l) {
             return l.tuple ? "a tuple" : "a list";
         }
@@ -374,53 +369,5 @@ final class PickleMachine {
             throw bad("BUILD on " + describe(target));
         }
         // BUILD on an OrderedDict sets attributes such as _metadata: not needed.
-    }
-
-    /**
-     * Replaces None with null, tuples with plain lists, recursively; shared objects are converted once, an object
-     * that contains itself is refused and so is nesting past {@link #MAX_DEPTH} (children can grow after being
-     * added through the memo, so the heights kept while running are not enough).
-     */
-    private Object clean(Object o, int depth, Set<Object> path, Map<Object, Object> done) throws IOException {
-        if (o == NONE) {
-            return null;
-        }
-        if (!(o instanceof PList || o instanceof PDict || o instanceof TorchCheckpoint.PyObject)) {
-            return o;
-        }
-        if (depth > MAX_DEPTH) {
-            throw bad("objects are nested deeper than " + MAX_DEPTH + " levels, which no state dict needs");
-        }
-        Object seen = done.get(o);
-        if (seen != null) {
-            return seen;
-        }
-        if (!path.add(o)) {
-            throw bad(describe(o) + " contains itself (a memo cycle), which no state dict does");
-        }
-        Object out;
-        if (o instanceof PList l) {
-            List<Object> copy = new ArrayList<>(l.size());
-            for (Object v : l) {
-                copy.add(clean(v, depth + 1, path, done));
-            }
-            out = copy;
-        } else if (o instanceof PDict m) {
-            Map<Object, Object> copy = new LinkedHashMap<>();
-            for (Map.Entry<Object, Object> e : m.entrySet()) {
-                copy.put(clean(e.getKey(), depth + 1, path, done), clean(e.getValue(), depth + 1, path, done));
-            }
-            out = copy;
-        } else {
-            TorchCheckpoint.PyObject p = (TorchCheckpoint.PyObject) o;
-            Map<String, Object> state = new LinkedHashMap<>();
-            for (Map.Entry<String, Object> e : p.state().entrySet()) {
-                state.put(e.getKey(), clean(e.getValue(), depth + 1, path, done));
-            }
-            out = new TorchCheckpoint.PyObject(p.type(), state);
-        }
-        path.remove(o);
-        done.put(o, out);
-        return out;
     }
 }

@@ -1,9 +1,10 @@
 package io.mugs.vit.io;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -11,7 +12,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,8 +34,18 @@ record SafeTensorsHeader(Map<String, String> metadata, List<Entry> tensors, long
     /** Tensors of more dimensions than this are refused (real models use at most 5 or 6). */
     static final int MAX_RANK = 64;
 
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+    /**
+     * Tensors a file may declare: one per {@value #BYTES_PER_TENSOR} bytes of file plus {@value #MIN_TENSOR_BOUND}.
+     * Each array costs ND4J a few KiB whatever its size, so this keeps a header full of empty tensors from costing
+     * more memory than about 4x the file (real checkpoints hold one tensor per many KiB).
+     */
+    static final int BYTES_PER_TENSOR = 1024;
+    static final int MIN_TENSOR_BOUND = 1024;
+
+    /** Streaming, so the header costs little more than its own bytes; names are not interned (no symbol table). */
+    private static final JsonFactory JSON = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES).build();
 
     /** One tensor: its byte span {@code [begin, end)} is relative to the start of the data section. */
     record Entry(String name, String dtype, long[] shape, long elements, long begin, long end) {
@@ -60,55 +70,74 @@ record SafeTensorsHeader(Map<String, String> metadata, List<Entry> tensors, long
         }
         ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
         SafeTensors.readFully(path, ch, headerBuf, 8);
-        JsonNode header;
-        try {
-            header = JSON.readTree(headerBuf.array());
+        long dataStart = 8 + headerLen;
+        long dataSize = size - dataStart;
+        long maxTensors = MIN_TENSOR_BOUND + size / BYTES_PER_TENSOR;
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<Entry> tensors = new ArrayList<>();
+        try (JsonParser p = JSON.createParser(headerBuf.array())) {
+            expect(path, p.nextToken() == JsonToken.START_OBJECT, "the header is not a JSON object");
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                p.nextToken();
+                if (name.equals("__metadata__")) {
+                    readMetadata(path, p, metadata);
+                } else {
+                    if (tensors.size() >= maxTensors) {
+                        throw bad(path, "it declares more than " + maxTensors + " tensors, more than a file of " + size
+                                + " bytes may (one per " + BYTES_PER_TENSOR + " bytes, plus " + MIN_TENSOR_BOUND + ")");
+                    }
+                    tensors.add(entry(path, name, p, dataSize));
+                }
+            }
+            expect(path, p.currentToken() == JsonToken.END_OBJECT && p.nextToken() == null,
+                    "the header has content after its JSON object");
         } catch (JsonProcessingException e) {
             throw bad(path, "header is not valid JSON (" + e.getOriginalMessage().lines().findFirst().orElse("")
                     .replaceAll(" \\(start marker at .*", "") + ")");
-        }
-        if (header == null || !header.isObject()) {
-            throw bad(path, "header is not a JSON object");
-        }
-        long dataStart = 8 + headerLen;
-        long dataSize = size - dataStart;
-        Map<String, String> metadata = new LinkedHashMap<>();
-        List<Entry> tensors = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            if (e.getKey().equals("__metadata__")) {
-                readMetadata(path, e.getValue(), metadata);
-            } else {
-                tensors.add(entry(path, e.getKey(), e.getValue(), dataSize));
-            }
         }
         checkLayout(path, tensors, dataSize);
         return new SafeTensorsHeader(metadata, tensors, dataStart);
     }
 
-    private static void readMetadata(Path path, JsonNode node, Map<String, String> out) throws IOException {
-        if (!node.isObject()) {
-            throw bad(path, "__metadata__ is not a JSON object of strings");
-        }
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> m = it.next();
-            if (!m.getValue().isTextual()) {
-                throw bad(path, "__metadata__ entry '" + m.getKey() + "' is not a string");
-            }
-            out.put(m.getKey(), m.getValue().textValue());
+    private static void expect(Path path, boolean ok, String what) throws IOException {
+        if (!ok) {
+            throw bad(path, what);
         }
     }
 
-    private static Entry entry(Path path, String name, JsonNode spec, long dataSize) throws IOException {
-        JsonNode shapeNode = spec.path("shape");
-        JsonNode offsets = spec.path("data_offsets");
-        if (!spec.isObject() || !shapeNode.isArray() || !offsets.isArray() || offsets.size() != 2) {
+    private static void readMetadata(Path path, JsonParser p, Map<String, String> out) throws IOException {
+        expect(path, p.currentToken() == JsonToken.START_OBJECT, "__metadata__ is not a JSON object of strings");
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String key = p.currentName();
+            if (p.nextToken() != JsonToken.VALUE_STRING) {
+                throw bad(path, "__metadata__ entry '" + key + "' is not a string");
+            }
+            out.put(key, p.getText());
+        }
+    }
+
+    /** Reads one tensor's {@code {dtype, shape, data_offsets}} object from the parser and checks it. */
+    private static Entry entry(Path path, String name, JsonParser p, long dataSize) throws IOException {
+        if (p.currentToken() != JsonToken.START_OBJECT) {
+            throw bad(path, "tensor '" + name + "' is not a JSON object");
+        }
+        String dtype = "";
+        List<Long> shapeList = null;
+        List<Long> offsets = null;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String field = p.currentName();
+            JsonToken t = p.nextToken();
+            switch (field) {
+                case "dtype" -> dtype = t == JsonToken.VALUE_STRING ? p.getText() : "";
+                case "shape" -> shapeList = naturals(path, name, p, MAX_RANK);
+                case "data_offsets" -> offsets = naturals(path, name, p, 2);
+                default -> p.skipChildren();
+            }
+        }
+        if (shapeList == null || offsets == null || offsets.size() != 2) {
             throw bad(path, "tensor '" + name + "' lacks a shape or a pair of data_offsets");
         }
-        if (shapeNode.size() > MAX_RANK) {
-            throw bad(path, "tensor '" + name + "' has " + shapeNode.size() + " dimensions (at most " + MAX_RANK + ")");
-        }
-        String dtype = spec.path("dtype").asText("");
         int width = switch (dtype) {
             case "F64", "I64" -> 8;
             case "F32", "I32" -> 4;
@@ -116,26 +145,25 @@ record SafeTensorsHeader(Map<String, String> metadata, List<Entry> tensors, long
             default -> throw bad(path, "tensor '" + name + "' has unsupported dtype '" + dtype
                     + "' (F64, F32, F16, BF16, I64 and I32 are read)");
         };
-        long[] shape = new long[shapeNode.size()];
+        long[] shape = shapeList.stream().mapToLong(Long::longValue).toArray();
         long count = 1;
-        for (int i = 0; i < shape.length; i++) {
-            shape[i] = natural(shapeNode.get(i));
-            if (shape[i] < 0) {
-                throw bad(path, "tensor '" + name + "' has dimension " + shapeNode.get(i) + ", not a natural number");
+        for (long dim : shape) {
+            if (dim < 0) {
+                throw bad(path, "tensor '" + name + "' has a dimension that is not a natural number");
             }
-            count = count == 0 || shape[i] <= Long.MAX_VALUE / 8 / count ? count * shape[i] : -1;
+            count = count == 0 || dim <= Long.MAX_VALUE / 8 / count ? count * dim : -1;
             if (count < 0) {
                 throw bad(path, "tensor '" + name + "' declares a shape whose size overflows 64 bits");
             }
         }
-        long begin = natural(offsets.get(0));
-        long end = natural(offsets.get(1));
+        long begin = offsets.get(0);
+        long end = offsets.get(1);
         if (begin < 0 || end < begin || end > dataSize) {
-            throw bad(path, "tensor '" + name + "' spans bytes [" + offsets.get(0) + ", " + offsets.get(1)
-                    + ") outside the data section of " + dataSize + " bytes (truncated file?)");
+            throw bad(path, "tensor '" + name + "' spans bytes [" + begin + ", " + end + ") outside the data section "
+                    + "of " + dataSize + " bytes (truncated file?)");
         }
         if (end - begin != count * width) {
-            throw bad(path, "tensor '" + name + "' is " + dtype + " of shape " + shapeNode + ", which needs "
+            throw bad(path, "tensor '" + name + "' is " + dtype + " of shape " + shapeList + ", which needs "
                     + count * width + " bytes, but spans " + (end - begin));
         }
         if (count > Integer.MAX_VALUE - 8) {
@@ -144,9 +172,24 @@ record SafeTensorsHeader(Map<String, String> metadata, List<Entry> tensors, long
         return new Entry(name, dtype, shape, count, begin, end);
     }
 
-    /** The node's value as a non-negative long, or -1 when it is not one. */
-    private static long natural(JsonNode n) {
-        return n.isIntegralNumber() && n.canConvertToLong() && n.longValue() >= 0 ? n.longValue() : -1;
+    /** A JSON array of at most {@code max} integers; entries that are not natural numbers become -1. */
+    private static List<Long> naturals(Path path, String name, JsonParser p, int max) throws IOException {
+        if (p.currentToken() != JsonToken.START_ARRAY) {
+            throw bad(path, "tensor '" + name + "' has a shape or data_offsets that is not an array");
+        }
+        List<Long> out = new ArrayList<>();
+        for (JsonToken t = p.nextToken(); t != JsonToken.END_ARRAY; t = p.nextToken()) {
+            if (out.size() >= max) {
+                throw bad(path, "tensor '" + name + "' has more than " + max + " entries in an array");
+            }
+            boolean natural = t == JsonToken.VALUE_NUMBER_INT && p.getNumberType() != JsonParser.NumberType.BIG_INTEGER
+                    && p.getLongValue() >= 0;
+            if (!natural) {
+                p.skipChildren();
+            }
+            out.add(natural ? p.getLongValue() : -1L);
+        }
+        return out;
     }
 
     /** Offsets in order of position must start at 0, touch without gaps or overlaps and end at the data's end. */

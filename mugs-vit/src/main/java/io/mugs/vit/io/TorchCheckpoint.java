@@ -103,7 +103,8 @@ public final class TorchCheckpoint {
             ZipEntry pkl = null;
             for (var it = zip.entries().asIterator(); it.hasNext(); ) {
                 ZipEntry e = it.next();
-                if (e.getName().endsWith("data.pkl") && (pkl == null || e.getName().length() < pkl.getName().length())) {
+                boolean shorter = pkl == null || e.getName().length() < pkl.getName().length();
+                if (e.getName().endsWith("data.pkl") && shorter) {
                     pkl = e;
                 }
             }

@@ -155,7 +155,8 @@ class HostilePthTest {
 
         Path code = pickleOnly("code.pth", new Pickle().op(0x80, 2).global("os", "system").string("echo hi")
                 .op(0x85, 'R', '.').bytes());
-        refused("pth: code-running global", code, "calls the Python global os.system", () -> TorchCheckpoint.read(code));
+        refused("pth: code-running global", code, "calls the Python global os.system",
+                () -> TorchCheckpoint.read(code));
 
         byte[] good = Files.readAllBytes(pth("whole.pth", stateDict("w", p -> p.tensor("FloatStorage", "0", 4, 0,
                 new long[] {4}, new long[] {1})), Map.of("0", floats(1, 2, 3, 4)), false));

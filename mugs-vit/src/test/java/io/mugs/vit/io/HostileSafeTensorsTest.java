@@ -101,6 +101,17 @@ class HostileSafeTensorsTest {
     }
 
     @Test
+    void aHeaderFloodedWithEmptyTensorsIsRefused() throws Exception {
+        StringBuilder h = new StringBuilder("{");
+        for (int i = 0; i < 20_000; i++) {
+            h.append(i == 0 ? "" : ",").append(tensor("t" + i, "F32", "[0]", 0, 0));
+        }
+        Path flood = safetensors(dir.resolve("flood.safetensors"), h.append("}").toString(), new byte[0]);
+        refused("safetensors: 20,000 empty tensors in a 1.1 MB header", flood, "declares more than 2145 tensors",
+                () -> SafeTensors.read(flood));
+    }
+
+    @Test
     void sizesThatDisagreeWithDtypeAndShapeAreRefused() throws Exception {
         Path wrong = safetensors(dir.resolve("bytes.safetensors"), "{" + tensor("a", "F32", "[5]", 0, 16) + "}",
                 new byte[16]);
@@ -114,7 +125,7 @@ class HostileSafeTensorsTest {
 
         Path negative = safetensors(dir.resolve("negative.safetensors"), "{" + tensor("a", "F32", "[-4]", 0, 16)
                 + "}", new byte[16]);
-        refused("safetensors: negative dimension", negative, "has dimension -4, not a natural number",
+        refused("safetensors: negative dimension", negative, "has a dimension that is not a natural number",
                 () -> SafeTensors.read(negative));
 
         Path twice = safetensors(dir.resolve("twice.safetensors"), "{" + tensor("a", "F32", "[1]", 0, 4) + ","
@@ -141,7 +152,8 @@ class HostileSafeTensorsTest {
         refused("safetensors: header length 2^40 (metadata only)", lie, "header length 1099511627776",
                 () -> SafeTensors.metadata(lie));
 
-        Path notJson = safetensors(dir.resolve("text.safetensors"), "{\"a\": [1, 2", new byte[0]);
+        Path notJson = safetensors(dir.resolve("text.safetensors"), "{\"a\": {\"dtype\": \"F32\", \"shape\": [1, 2",
+                new byte[0]);
         refused("safetensors: header not JSON", notJson, "header is not valid JSON", () -> SafeTensors.read(notJson));
 
         Path tiny = dir.resolve("tiny.safetensors");
