@@ -121,6 +121,10 @@ public final class TorchCheckpoint {
             if (declared < 0 || declared > Integer.MAX_VALUE - 8) {
                 throw new Refused(file, "zip entry " + e.getName() + " declares " + declared + " bytes");
             }
+            if (e.getMethod() == ZipEntry.STORED && declared != e.getCompressedSize()) {
+                throw new Refused(file, "stored zip entry " + e.getName() + " declares " + declared + " bytes but "
+                        + e.getCompressedSize() + " stored ones (a damaged file)");
+            }
             if (inflated + declared > inflationLimit) {
                 throw new Refused(file, "zip entry " + e.getName() + " declares " + declared + " bytes, which would"
                         + " inflate the file's entries past " + INFLATION_BOUND + "x its size (a compression bomb or a"
