@@ -99,6 +99,25 @@ class ReliabilityTest {
     }
 
     @Test
+    void aFlippedBitIsFoundByItsChecksumAndResumeTakesThePreviousCheckpoint(@TempDir Path dir) throws IOException {
+        MugsConfig cfg = Tiny.config();
+        MugsTrainer trainer = new MugsTrainer(cfg, 3);
+        Path older = Checkpoints.save(dir, trainer, 5);
+        try (MultiCropLoader loader = Tiny.loader(cfg)) {
+            trainer.step(loader.batch(0, 0));
+        }
+        Path newest = Checkpoints.save(dir, trainer, 5);
+        byte[] bytes = Files.readAllBytes(newest);
+        bytes[bytes.length - 4001] ^= 0x10;                        // one bit in the tensor data near the end
+        Files.write(newest, bytes);
+
+        var e = assertThrows(IOException.class, () -> Checkpoints.read(newest));
+        assertTrue(e.getMessage().contains(newest.toString()) && e.getMessage().contains("checksum mismatch in tensor")
+                && e.getMessage().contains("the file is damaged"), e.getMessage());
+        assertEquals(older, Checkpoints.newestIntact(dir).orElseThrow().file());
+    }
+
+    @Test
     void metricsRowsPastTheResumedIterationAndCutLinesAreDropped(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("metrics.jsonl");
         List<String> rows = new ArrayList<>();

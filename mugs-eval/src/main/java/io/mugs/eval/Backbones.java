@@ -37,7 +37,7 @@ public final class Backbones {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "no such checkpoint or backbone file");
         }
-        Map<String, String> meta = SafeTensors.read(file).metadata();
+        Map<String, String> meta = SafeTensors.metadata(file);
         if (meta.containsKey(BackboneFiles.CONFIG_KEY)) {
             return BackboneFiles.load(file, SameDiff.create(), "", DataType.FLOAT);
         }
@@ -47,8 +47,10 @@ public final class Backbones {
         CheckpointFile.Content c = CheckpointFile.read(file);
         JsonNode vit = JSON.readTree(c.metadata("config", file)).path("vit");
         VitConfig cfg = JSON.treeToValue(vit, VitConfig.class).toBuilder().dropPathRate(0).build();
+        Map<String, INDArray> weights = c.teacherBackbone();
+        BackboneFiles.requireFits(file, cfg, weights);    // before the model is built: the config may be absurd
         VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
-        backbone.loadWeights(c.teacherBackbone());
+        backbone.loadWeights(weights);
         return backbone;
     }
 
@@ -58,7 +60,7 @@ public final class Backbones {
      * stored configuration's crops. Empty for a backbone file that does not say (then the caller must be told).
      */
     public static Optional<InputNormalisation> normalisation(Path file) throws IOException {
-        Map<String, String> meta = SafeTensors.read(file).metadata();
+        Map<String, String> meta = SafeTensors.metadata(file);
         String stored = meta.get(InputNormalisation.METADATA_KEY);
         if (stored != null) {
             try {

@@ -91,23 +91,12 @@ public final class CheckpointFile {
             throw new IOException(file + " is not a Mugs training checkpoint (format '" + format + "'; expected '"
                     + FORMAT + "')");
         }
-        Optional<String> bad = firstNonFinite(state.tensors());
+        Optional<String> bad = SafeTensors.firstNonFinite(state.tensors());
         if (bad.isPresent()) {
             throw new IOException(file + ": tensor '" + bad.get() + "' holds NaN or infinite values; the checkpoint "
                     + "is damaged or was saved after training diverged");
         }
         return new Content(state, meta);
-    }
-
-    /** The name of the first tensor with a NaN or infinite value, if any. */
-    public static Optional<String> firstNonFinite(Map<String, INDArray> tensors) {
-        for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
-            INDArray a = e.getValue();
-            if (a.dataType().isFPType() && !a.isEmpty() && (a.isNaN().any() || a.isInfinite().any())) {
-                return Optional.of(e.getKey());
-            }
-        }
-        return Optional.empty();
     }
 
     private static Map<String, Long> counters(Path file, String json) throws IOException {

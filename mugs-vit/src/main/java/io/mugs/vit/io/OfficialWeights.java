@@ -72,19 +72,29 @@ public final class OfficialWeights {
         return out;
     }
 
-    /** Infers the ViT configuration from the tensor shapes; {@code heads <= 0} picks the official preset's. */
+    /**
+     * Infers the ViT configuration from the tensor shapes; {@code heads <= 0} picks the official preset's.
+     *
+     * @throws IllegalArgumentException naming the tensor that is missing or has an impossible shape
+     */
     public static VitConfig inferConfig(Map<String, INDArray> sd, int heads) {
-        long d = sd.get("cls_token").size(2);
-        INDArray patch = sd.get("patch_embed.proj.weight");
-        int p = (int) patch.size(2);
-        int c = (int) patch.size(1);
-        long tokens = sd.get("pos_embed").size(1);
+        int d = dim(sd, "cls_token", 3, 2);
+        int p = dim(sd, "patch_embed.proj.weight", 4, 2);
+        int c = dim(sd, "patch_embed.proj.weight", 4, 1);
+        long tokens = dim(sd, "pos_embed", 3, 1);
         int grid = (int) Math.round(Math.sqrt(tokens - 1));
+        if ((long) grid * grid != tokens - 1) {
+            throw new IllegalArgumentException("pos_embed has " + tokens + " tokens, not 1 + a square grid of patches");
+        }
         int depth = 0;
         while (sd.containsKey("blocks." + depth + ".norm1.weight")) {
             depth++;
         }
-        int h = heads > 0 ? heads : switch ((int) d) {
+        if (depth == 0) {
+            throw new IllegalArgumentException("no blocks.0.norm1.weight among the checkpoint keys: "
+                    + "not a ViT backbone");
+        }
+        int h = heads > 0 ? heads : switch (d) {
             case 192 -> 3;
             case 384 -> 6;
             case 768 -> 12;
@@ -92,9 +102,24 @@ public final class OfficialWeights {
             default -> throw new IllegalArgumentException("cannot infer the number of heads for width " + d
                     + ": pass it explicitly");
         };
-        long hidden = sd.get("blocks.0.mlp.fc1.weight").size(0);
-        return VitConfig.builder().imageSize(grid * p).inChannels(c).patchSize(p).embedDim((int) d).depth(depth)
-                .numHeads(h).mlpRatio((double) hidden / d).qkvBias(sd.containsKey("blocks.0.attn.qkv.bias")).build();
+        long hidden = dim(sd, "blocks.0.mlp.fc1.weight", 2, 0);
+        if ((long) grid * p > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("pos_embed and patch_embed.proj.weight imply an image of "
+                    + (long) grid * p + " pixels: not a ViT backbone state dict");
+        }
+        return VitConfig.builder().imageSize(grid * p).inChannels(c).patchSize(p).embedDim(d)
+                .depth(depth).numHeads(h).mlpRatio((double) hidden / d)
+                .qkvBias(sd.containsKey("blocks.0.attn.qkv.bias")).build();
+    }
+
+    /** Size {@code axis} of tensor {@code key}, which must exist with {@code rank} dimensions. */
+    private static int dim(Map<String, INDArray> sd, String key, int rank, int axis) {
+        INDArray t = sd.get(key);
+        if (t == null || t.rank() != rank || t.size(axis) < 1 || t.size(axis) > Integer.MAX_VALUE / 4) {
+            throw new IllegalArgumentException(key + (t == null ? " is missing" : " has the impossible shape "
+                    + java.util.Arrays.toString(t.shape())) + ": not a ViT backbone state dict");
+        }
+        return (int) t.size(axis);
     }
 
     /** Keys of {@code sd} the backbone does not use (e.g. relation blocks), for a load report. */
@@ -109,10 +134,27 @@ public final class OfficialWeights {
         return unused;
     }
 
-    /** Builds a backbone with the inferred configuration and loads the weights (errors name missing keys). */
+    /**
+     * Builds a backbone with the inferred configuration and loads the weights. Every tensor the configuration
+     * needs is checked (present, right shape, finite) before the model is built.
+     *
+     * @throws IllegalArgumentException naming missing keys, wrong shapes or a tensor with NaN or infinite values
+     */
     public static VisionTransformer load(Map<String, INDArray> sd, org.nd4j.autodiff.samediff.SameDiff sameDiff,
                                          int heads) {
-        VisionTransformer vit = new VisionTransformer(sameDiff, "", inferConfig(sd, heads),
+        VitConfig config = inferConfig(sd, heads);
+        List<String> problems = BackboneFiles.mismatches(BackboneFiles.parameterShapes(config), sd, false);
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("the checkpoint does not hold the backbone its shapes suggest (" + config
+                    + "): " + BackboneFiles.summary(problems));
+        }
+        Map<String, INDArray> used = new LinkedHashMap<>();
+        BackboneFiles.parameterShapes(config).keySet().forEach(k -> used.put(k, sd.get(k)));
+        SafeTensors.firstNonFinite(used).ifPresent(name -> {
+            throw new IllegalArgumentException("checkpoint tensor '" + name + "' holds NaN or infinite values: the "
+                    + "weights are damaged");
+        });
+        VisionTransformer vit = new VisionTransformer(sameDiff, "", config,
                 org.nd4j.linalg.api.buffer.DataType.FLOAT, 0);
         vit.loadWeights(sd);
         return vit;

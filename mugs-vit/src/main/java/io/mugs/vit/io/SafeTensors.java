@@ -1,33 +1,38 @@
 package io.mugs.vit.io;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
+import java.util.zip.CRC32C;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.BooleanIndexing;
+import org.nd4j.linalg.indexing.conditions.Conditions;
 
 /**
  * Reader and writer of the <a href="https://github.com/huggingface/safetensors">safetensors</a> format: an
  * 8-byte little-endian header length, a JSON header mapping each tensor name to
  * {@code {dtype, shape, data_offsets}} (plus an optional string map {@code __metadata__}), then the raw
- * little-endian tensor bytes. It holds no code, so reading an untrusted file is safe; every offset and size is
- * checked before use.
+ * little-endian tensor bytes. It holds no code, and the whole header is checked before any tensor is read
+ * ({@link SafeTensorsHeader}): offsets contiguous, in range and covering the data section, bytes equal to
+ * dtype width times elements. Reading therefore allocates about the file's size, whatever the header claims.
+ *
+ * <p>Integrity: {@link #write} stores a CRC32C of every tensor's bytes in the metadata under
+ * {@value #CHECKSUM_KEY} (one JSON object, tensor name to 8 hex digits) and {@link #read} verifies them when
+ * present; files from other tools carry none and read as before.
  *
  * <p>Reads F64, F32, F16 and BF16 tensors (half precision widened to float) and I64/I32; writes F32 or F64 as the
  * array's type. Writes are atomic: a temporary file in the same folder, then a rename.
@@ -35,48 +40,51 @@ import org.nd4j.linalg.factory.Nd4j;
  * <pre>{@code
  * SafeTensors.write(path, Map.of("w", weights), Map.of("format", "mugs-vit"));
  * SafeTensors.Content c = SafeTensors.read(path);   // c.tensors().get("w"), c.metadata()
+ * Optional<String> bad = SafeTensors.firstNonFinite(c.tensors());   // name of a tensor holding NaN or Inf
  * }</pre>
  */
 public final class SafeTensors {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final long MAX_HEADER = 100L * 1024 * 1024;
+    /** Metadata key of the per-tensor CRC32C checksums (JSON object: tensor name to 8 lowercase hex digits). */
+    public static final String CHECKSUM_KEY = "mugs.crc32c";
 
-    /** Tensors in file order and the string metadata. */
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Tensors in file order and the string metadata (including {@value #CHECKSUM_KEY} when the file has it). */
     public record Content(Map<String, INDArray> tensors, Map<String, String> metadata) {
     }
 
     private SafeTensors() {
     }
 
-    /** Writes {@code tensors} (FLOAT or DOUBLE arrays) and {@code metadata} atomically to {@code path}. */
+    /**
+     * Writes {@code tensors} (FLOAT or DOUBLE arrays), {@code metadata} and a checksum per tensor atomically to
+     * {@code path}. A {@value #CHECKSUM_KEY} entry in {@code metadata} is replaced by the fresh checksums.
+     */
     public static void write(Path path, Map<String, INDArray> tensors, Map<String, String> metadata)
             throws IOException {
-        ObjectNode header = JSON.createObjectNode();
-        if (!metadata.isEmpty()) {
-            ObjectNode meta = header.putObject("__metadata__");
-            new TreeMap<>(metadata).forEach(meta::put);
+        Map<String, INDArray> sorted = new TreeMap<>(tensors);
+        Map<String, String> sums = new TreeMap<>();
+        for (Map.Entry<String, INDArray> e : sorted.entrySet()) {
+            sums.put(e.getKey(), hex(crc(littleEndianBytes(e.getKey(), e.getValue()))));
         }
+        Map<String, String> meta = new TreeMap<>(metadata);
+        meta.put(CHECKSUM_KEY, JSON.writeValueAsString(sums));
+
+        ObjectNode header = JSON.createObjectNode();
+        meta.forEach(header.putObject("__metadata__")::put);
         long offset = 0;
-        List<INDArray> order = new ArrayList<>();
-        for (Map.Entry<String, INDArray> e : new TreeMap<>(tensors).entrySet()) {
+        for (Map.Entry<String, INDArray> e : sorted.entrySet()) {
             INDArray a = e.getValue();
-            String dtype = switch (a.dataType()) {
-                case FLOAT -> "F32";
-                case DOUBLE -> "F64";
-                default -> throw new IllegalArgumentException("Tensor '" + e.getKey() + "' has type " + a.dataType()
-                        + "; only FLOAT and DOUBLE are written");
-            };
             long bytes = a.length() * a.dataType().width();
             ObjectNode t = header.putObject(e.getKey());
-            t.put("dtype", dtype);
+            t.put("dtype", a.dataType() == DataType.DOUBLE ? "F64" : "F32");
             var shape = t.putArray("shape");
             for (long s : a.shape()) {
                 shape.add(s);
             }
             t.putArray("data_offsets").add(offset).add(offset + bytes);
             offset += bytes;
-            order.add(a);
         }
         byte[] json = JSON.writeValueAsBytes(header);
         int padded = (json.length + 7) / 8 * 8;
@@ -92,19 +100,11 @@ public final class SafeTensors {
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             writeFully(ch, prefix);
             int written = 0;
-            for (INDArray a : order) {
-                if (written++ == order.size() / 2) {
+            for (Map.Entry<String, INDArray> e : sorted.entrySet()) {
+                if (written++ == sorted.size() / 2) {
                     FaultInjection.pauseIfWriting(path, tmp);
                 }
-                INDArray c = a.dup('c');
-                ByteBuffer data = ByteBuffer.allocate(Math.toIntExact(c.length() * c.dataType().width()))
-                        .order(ByteOrder.LITTLE_ENDIAN);
-                if (c.dataType() == DataType.DOUBLE) {
-                    data.asDoubleBuffer().put(c.data().asDouble());
-                } else {
-                    data.asFloatBuffer().put(c.data().asFloat());
-                }
-                writeFully(ch, data);
+                writeFully(ch, littleEndianBytes(e.getKey(), e.getValue()));
             }
             ch.force(true);
         } catch (IOException | RuntimeException e) {
@@ -114,6 +114,33 @@ public final class SafeTensors {
         Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
+    /** The tensor's values, row-major, little-endian, as the file stores them. */
+    private static ByteBuffer littleEndianBytes(String name, INDArray a) {
+        if (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE) {
+            throw new IllegalArgumentException("Tensor '" + name + "' has type " + a.dataType()
+                    + "; only FLOAT and DOUBLE are written");
+        }
+        INDArray c = a.dup('c');
+        ByteBuffer data = ByteBuffer.allocate(Math.toIntExact(c.length() * c.dataType().width()))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        if (c.dataType() == DataType.DOUBLE) {
+            data.asDoubleBuffer().put(c.data().asDouble());
+        } else {
+            data.asFloatBuffer().put(c.data().asFloat());
+        }
+        return data;
+    }
+
+    private static long crc(ByteBuffer bytes) {
+        CRC32C crc = new CRC32C();
+        crc.update(bytes.duplicate());
+        return crc.getValue();
+    }
+
+    private static String hex(long crc) {
+        return String.format("%08x", crc);
+    }
+
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) {
             ch.write(b);
@@ -121,114 +148,115 @@ public final class SafeTensors {
     }
 
     /**
-     * Reads a safetensors file.
+     * Reads a safetensors file, verifying the checksums when it has them.
      *
-     * @throws IOException with a message naming the file and the inconsistency for truncated or malformed files
+     * @throws IOException with one line naming the file and the problem for truncated, malformed, inconsistent
+     *                     or damaged files (nothing is allocated beyond the file's size before the header is valid)
      */
     public static Content read(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size < 8) {
-                throw bad(path, "file has " + size + " bytes, fewer than the 8-byte header length");
-            }
-            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, lenBuf, 0);
-            long headerLen = lenBuf.flip().getLong();
-            if (headerLen <= 0 || headerLen > MAX_HEADER || 8 + headerLen > size) {
-                throw bad(path, "header length " + headerLen + " does not fit a file of " + size + " bytes");
-            }
-            ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
-            readFully(ch, headerBuf, 8);
-            JsonNode header;
-            try {
-                header = JSON.readTree(new String(headerBuf.array(), StandardCharsets.UTF_8));
-            } catch (IOException e) {
-                throw bad(path, "header is not JSON (" + e.getMessage() + ")");
-            }
-            if (header == null || !header.isObject()) {
-                throw bad(path, "header is not a JSON object");
-            }
-            long dataStart = 8 + headerLen;
-            long dataSize = size - dataStart;
-            Map<String, String> metadata = new LinkedHashMap<>();
+            SafeTensorsHeader header = SafeTensorsHeader.read(path, ch);
+            Map<String, String> sums = checksums(path, header);
             Map<String, INDArray> tensors = new LinkedHashMap<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                if (e.getKey().equals("__metadata__")) {
-                    e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
-                    continue;
+            for (SafeTensorsHeader.Entry e : header.tensors()) {
+                ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(e.end() - e.begin()))
+                        .order(ByteOrder.LITTLE_ENDIAN);
+                readFully(path, ch, buf, header.dataStart() + e.begin());
+                buf.flip();
+                if (sums != null && !sums.get(e.name()).equalsIgnoreCase(hex(crc(buf)))) {
+                    throw SafeTensorsHeader.bad(path, "checksum mismatch in tensor '" + e.name()
+                            + "': the file is damaged");
                 }
-                tensors.put(e.getKey(), readTensor(path, ch, e.getKey(), e.getValue(), dataStart, dataSize));
+                tensors.put(e.name(), decode(e, buf));
             }
-            return new Content(tensors, metadata);
+            return new Content(tensors, header.metadata());
         }
     }
 
-    private static INDArray readTensor(Path path, FileChannel ch, String name, JsonNode spec, long dataStart,
-                                       long dataSize) throws IOException {
-        String dtype = spec.path("dtype").asText("");
-        JsonNode shapeNode = spec.path("shape");
-        JsonNode offsets = spec.path("data_offsets");
-        if (!shapeNode.isArray() || !offsets.isArray() || offsets.size() != 2) {
-            throw bad(path, "tensor '" + name + "' lacks a shape or data_offsets");
+    /**
+     * The string metadata of a safetensors file, reading only its (bounded, validated) header.
+     *
+     * @throws IOException naming the file and the problem when the header is malformed or does not fit the file
+     */
+    public static Map<String, String> metadata(Path path) throws IOException {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            return SafeTensorsHeader.read(path, ch).metadata();
         }
-        long[] shape = new long[shapeNode.size()];
-        long count = 1;
-        for (int i = 0; i < shape.length; i++) {
-            shape[i] = shapeNode.get(i).asLong(-1);
-            if (shape[i] < 0) {
-                throw bad(path, "tensor '" + name + "' has a negative dimension");
+    }
+
+    /**
+     * The name of the first tensor (in the map's order) holding a NaN or an infinity, if any; integer tensors are
+     * skipped. For refusing damaged weights on load: {@code firstNonFinite(w).ifPresent(n -> ...)}.
+     */
+    public static Optional<String> firstNonFinite(Map<String, INDArray> tensors) {
+        for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
+            INDArray a = e.getValue();
+            if (a.dataType().isFPType() && !a.isEmpty() && BooleanIndexing.or(a, Conditions.notFinite())) {
+                return Optional.of(e.getKey());
             }
-            count = Math.multiplyExact(count, shape[i]);
         }
-        int width = switch (dtype) {
-            case "F64", "I64" -> 8;
-            case "F32", "I32" -> 4;
-            case "F16", "BF16" -> 2;
-            default -> throw bad(path, "tensor '" + name + "' has unsupported dtype '" + dtype + "'");
-        };
-        long begin = offsets.get(0).asLong(-1);
-        long end = offsets.get(1).asLong(-1);
-        if (begin < 0 || end < begin || end > dataSize || end - begin != count * width) {
-            throw bad(path, "tensor '" + name + "' spans bytes [" + begin + ", " + end + ") but needs "
-                    + count * width + " bytes inside a data section of " + dataSize + " (truncated file?)");
+        return Optional.empty();
+    }
+
+    /** The checksum map of the metadata, or null for files without one; it must name exactly the tensors. */
+    private static Map<String, String> checksums(Path path, SafeTensorsHeader header) throws IOException {
+        String json = header.metadata().get(CHECKSUM_KEY);
+        if (json == null) {
+            return null;
         }
-        ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(end - begin)).order(ByteOrder.LITTLE_ENDIAN);
-        readFully(ch, buf, dataStart + begin);
-        buf.flip();
-        int n = Math.toIntExact(count);
-        INDArray out;
-        switch (dtype) {
+        Map<String, String> sums;
+        try {
+            sums = JSON.readValue(json, new TypeReference<Map<String, String>>() { });
+        } catch (IOException e) {
+            throw SafeTensorsHeader.bad(path, "the '" + CHECKSUM_KEY + "' metadata is not a JSON map of names to hex"
+                    + " digits: the header is damaged");
+        }
+        for (SafeTensorsHeader.Entry e : header.tensors()) {
+            if (sums.get(e.name()) == null) {
+                throw SafeTensorsHeader.bad(path, "no checksum for tensor '" + e.name() + "': the header is damaged");
+            }
+        }
+        if (sums.size() != header.tensors().size()) {
+            throw SafeTensorsHeader.bad(path, "the checksums name " + sums.size() + " tensors but the file holds "
+                    + header.tensors().size() + ": the header is damaged");
+        }
+        return sums;
+    }
+
+    private static INDArray decode(SafeTensorsHeader.Entry e, ByteBuffer buf) {
+        int n = Math.toIntExact(e.elements());
+        long[] shape = e.shape();
+        switch (e.dtype()) {
             case "F64" -> {
                 double[] v = new double[n];
                 buf.asDoubleBuffer().get(v);
-                out = Nd4j.create(v, shape, DataType.DOUBLE);
+                return Nd4j.create(v, shape, DataType.DOUBLE);
             }
             case "F32" -> {
                 float[] v = new float[n];
                 buf.asFloatBuffer().get(v);
-                out = Nd4j.create(v, shape, DataType.FLOAT);
+                return Nd4j.create(v, shape, DataType.FLOAT);
             }
             case "F16", "BF16" -> {
+                boolean half = e.dtype().equals("F16");
                 float[] v = new float[n];
                 for (int i = 0; i < n; i++) {
                     short bits = buf.getShort();
-                    v[i] = dtype.equals("F16") ? halfToFloat(bits) : Float.intBitsToFloat((bits & 0xffff) << 16);
+                    v[i] = half ? halfToFloat(bits) : Float.intBitsToFloat((bits & 0xffff) << 16);
                 }
-                out = Nd4j.create(v, shape, DataType.FLOAT);
+                return Nd4j.create(v, shape, DataType.FLOAT);
             }
             case "I64" -> {
                 long[] v = new long[n];
                 buf.asLongBuffer().get(v);
-                out = Nd4j.createFromArray(v).reshape(shape);
+                return Nd4j.createFromArray(v).reshape(shape);
             }
             default -> {
                 int[] v = new int[n];
                 buf.asIntBuffer().get(v);
-                out = Nd4j.createFromArray(v).reshape(shape);
+                return Nd4j.createFromArray(v).reshape(shape);
             }
         }
-        return out;
     }
 
     /** IEEE 754 binary16 to float (Java 17 has no {@code Float.float16ToFloat}). */
@@ -247,18 +275,14 @@ public final class SafeTensors {
         return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer b, long position) throws IOException {
+    static void readFully(Path path, FileChannel ch, ByteBuffer b, long position) throws IOException {
         long pos = position;
         while (b.hasRemaining()) {
             int r = ch.read(b, pos);
             if (r < 0) {
-                throw new IOException("unexpected end of file at byte " + pos);
+                throw SafeTensorsHeader.bad(path, "unexpected end of file at byte " + pos + " (truncated file?)");
             }
             pos += r;
         }
-    }
-
-    private static IOException bad(Path path, String what) {
-        return new IOException("Not a valid safetensors file " + path + ": " + what);
     }
 }
