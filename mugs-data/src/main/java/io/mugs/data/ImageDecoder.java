@@ -35,7 +35,7 @@ import org.w3c.dom.NodeList;
  * RGB, RGBA and LA PNGs keep the high byte; 1-, 2- and 4-bit grey are scaled to 0..255; every 4-component JPEG is
  * read as Adobe (inverted) CMYK and converted by PIL's profile-free formula, after libjpeg's YCC step for YCCK.
  * RGB to L is PIL's ITU-R 601-2 luma. Lossless formats match PIL exactly; JPEGs within a few levels (different
- * IDCTs; measured in {@code docs/reliability-images.md}).
+ * IDCTs; measured in {@code docs/reliability.md}).
  *
  * <p>EXIF orientation is ignored by default, as torchvision's loader ignores it (the official Mugs pipeline trains
  * on the pixels as stored); {@link #withExifOrientation()} applies it as {@code ImageOps.exif_transpose}.

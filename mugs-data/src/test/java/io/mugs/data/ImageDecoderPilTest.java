@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class ImageDecoderPilTest {
 
-    /** Largest per-sample difference accepted for JPEGs; the measured maximum is in docs/reliability-images.md. */
+    /** Largest per-sample difference accepted for JPEGs; the measured maximum is in docs/reliability.md. */
     static final int JPEG_TOLERANCE = 2;
 
     static Path fixture(String name) {

@@ -42,7 +42,7 @@ final class HostileFiles {
     /**
      * Asserts that reading {@code file} fails with one IOException whose message names the file and contains
      * {@code problem}, and that the second (warm) attempt allocates less than 4x the file's size plus 1 MiB.
-     * Prints one line for docs/reliability-readers.md. Returns the message.
+     * Prints one line for docs/reliability.md. Returns the message.
      */
     static String refused(String what, Path file, String problem, Read read) throws IOException {
         IOException e = assertThrows(IOException.class, read::run);
