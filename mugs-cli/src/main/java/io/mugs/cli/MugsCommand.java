@@ -38,6 +38,7 @@ import picocli.CommandLine.Spec;
                 + "teacher.safetensors or another backbone .safetensors.",
                 "DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or a folder "
                 + "of JPEG/PNG images (one sub-folder per class for labels).",
+                "When a single-valued option is given twice, the last one counts.",
                 "Exit codes: 0 done, 1 failed, 2 usage error."})
 public final class MugsCommand implements Runnable {
 
@@ -72,6 +73,7 @@ public final class MugsCommand implements Runnable {
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new MugsCommand());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setOverwrittenOptionsAllowed(true);   // a repeated single-valued option: the last one counts
         cl.registerConverter(DataSpec.class, new DataSpec.Converter());
         cl.setParameterExceptionHandler(MugsCommand::usageError);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
