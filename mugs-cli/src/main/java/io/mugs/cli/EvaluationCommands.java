@@ -11,6 +11,8 @@ import java.util.Arrays;
 import java.util.concurrent.Callable;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -28,6 +30,8 @@ import picocli.CommandLine.Spec;
  * </pre>
  */
 final class EvaluationCommands {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EvaluationCommands.class);
 
     private EvaluationCommands() {
     }
@@ -60,7 +64,8 @@ final class EvaluationCommands {
         DataSpec test;
 
         @Option(names = "--k", split = ",", paramLabel = "K", defaultValue = "10,20,100,200",
-                description = "Neighbour counts. Default: ${DEFAULT-VALUE}.")
+                description = "Neighbour counts (those above the training image count are left out). "
+                        + "Default: ${DEFAULT-VALUE}.")
         int[] ks;
 
         @Option(names = "--temperature", paramLabel = "T", defaultValue = "0.07",
@@ -78,13 +83,22 @@ final class EvaluationCommands {
             TrainTest d = TrainTest.extract(model, train, test);
             int classes = d.train().classNames().size();
             var acc = new KnnClassifier(d.trainFeatures(), d.train().labels(), classes)
-                    .evaluate(d.testFeatures(), d.test().labels(), ks, temperature);
+                    .evaluate(d.testFeatures(), d.test().labels(), usable(ks, d.train().size()), temperature);
             PrintWriter out = spec.commandLine().getOut();
             acc.forEach((k, a) -> out.printf("k=%d T=%.3f: top-1 %.2f %%, top-5 %.2f %%%n", k, temperature,
                     100 * a.top1(), 100 * a.top5()));
             out.flush();
             return 0;
         }
+    }
+
+    /** The k values that fit {@code memory} training images; when none does, {@code memory} itself. */
+    static int[] usable(int[] ks, int memory) {
+        int[] fit = Arrays.stream(ks).filter(k -> k <= memory).distinct().toArray();
+        if (fit.length < ks.length) {
+            LOG.info("k above the {} training images left out of {}", memory, Arrays.toString(ks));
+        }
+        return fit.length > 0 ? fit : new int[] {memory};
     }
 
     @Command(name = "linear", mixinStandardHelpOptions = true, sortOptions = false,

@@ -1,5 +1,6 @@
 package io.mugs.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -93,6 +94,12 @@ class CliTest {
         assertEquals(new DataSpec(DataSpec.Kind.FOLDER, Path.of("my images/x"), true), DataSpec.parse("my images/x"));
         assertEquals(new DataSpec(DataSpec.Kind.BUNDLED, null, true), DataSpec.parse("fmnist-bundled:train"));
         assertThrows(IllegalArgumentException.class, () -> DataSpec.parse("fmnist:/data"));
+    }
+
+    @Test
+    void kValuesAboveTheMemoryAreLeftOut() {
+        assertArrayEquals(new int[] {10, 20}, EvaluationCommands.usable(new int[] {10, 20, 100, 200}, 48));
+        assertArrayEquals(new int[] {12}, EvaluationCommands.usable(new int[] {20, 200}, 12));
     }
 
     @Test
