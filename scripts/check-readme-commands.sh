@@ -9,7 +9,7 @@
 #   pretrain   a 1-block, 16-wide ViT with narrow heads and small queues (same epochs, so the same checkpoints)
 #   linear     --epochs 2;  tsne  --points 100
 # Commands on the full Fashion-MNIST (fmnist:/usr/share/datasets/...) are skipped unless MUGS_CHECK_FULL=1.
-# my-images/train and my-images/val (two classes of generated 64 px JPEGs) stand in for the reader's own images.
+# my-images/train and my-images/val (two classes of generated 112 px JPEGs) stand in for the reader's own images.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd -P)
 work=$(mktemp -d)
@@ -20,8 +20,8 @@ start=$(date +%s)
 printf '#!/bin/sh\nexec "%s/mugs" "$@"\n' "$repo" > "$work/mugs"
 chmod +x "$work/mugs"
 
-# The reader's images: two classes (bright disc, horizontal stripes) of RGB JPEGs, 24 training and 12 validation
-# images per class.
+# The reader's images: two classes (bright disc, horizontal stripes) of 112 px RGB JPEGs (photos are larger than
+# the 96 px crops of the README's ViT-S command), 24 training and 12 validation images per class.
 cat > "$work/MakeImages.java" <<'EOF'
 import java.awt.image.BufferedImage;
 import java.io.File;
@@ -37,13 +37,13 @@ public class MakeImages {
                 File dir = new File(args[0], split[0] + "/" + cls);
                 dir.mkdirs();
                 for (int i = 0; i < Integer.parseInt(split[1]); i++) {
-                    BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
-                    int cx = 20 + rng.nextInt(24);
-                    int cy = 20 + rng.nextInt(24);
-                    for (int y = 0; y < 64; y++) {
-                        for (int x = 0; x < 64; x++) {
-                            boolean on = cls.equals("disc") ? (x - cx) * (x - cx) + (y - cy) * (y - cy) < 196
-                                    : (y + cy) / 8 % 2 == 0;
+                    BufferedImage img = new BufferedImage(112, 112, BufferedImage.TYPE_INT_RGB);
+                    int cx = 30 + rng.nextInt(52);
+                    int cy = 30 + rng.nextInt(52);
+                    for (int y = 0; y < 112; y++) {
+                        for (int x = 0; x < 112; x++) {
+                            boolean on = cls.equals("disc") ? (x - cx) * (x - cx) + (y - cy) * (y - cy) < 576
+                                    : (y + cy) / 12 % 2 == 0;
                             int v = (on ? 200 : 50) + rng.nextInt(30);
                             img.setRGB(x, y, (v << 16) | (v / 2 << 8) | (255 - v));
                         }
