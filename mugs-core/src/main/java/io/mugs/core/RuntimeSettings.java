@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #apply()} must run before anything touches ND4J or JavaCPP: it sets the JavaCPP properties that are not
  * set already, and when {@code OMP_NUM_THREADS} is unset, sets one OpenMP thread through ND4J. Properties set on the
  * command line are kept. When JavaCPP was loaded before the call, its bounds can no longer change: each such
- * setting is logged as one warning (and returned). The heap size cannot be changed from Java; a heap below
+ * bound is named in one warning (logged and returned). The heap size cannot be changed from Java; a heap below
  * {@link #MIN_HEAP_BYTES} is reported the same way.
  *
  * <pre>{@code
@@ -93,6 +94,8 @@ public final class RuntimeSettings {
         } catch (ClassNotFoundException | LinkageError e) {
             return;   // no JavaCPP on the class path (a backend without it): nothing to bound
         }
+        List<String> kept = new ArrayList<>();
+        List<String> options = new ArrayList<>();
         for (Map.Entry<String, String> e : setHere.entrySet()) {
             String getter = e.getKey().equals(MAX_BYTES_PROPERTY) ? "maxBytes" : "maxPhysicalBytes";
             try {
@@ -100,20 +103,25 @@ public final class RuntimeSettings {
                 long want = (long) parse.invoke(null, e.getValue(), Runtime.getRuntime().maxMemory());
                 long have = (long) pointer.getMethod(getter).invoke(null);
                 if (have != want) {
-                    warnings.add(String.format("JavaCPP was loaded before RuntimeSettings.apply(), so %s stays %d MB "
-                            + "instead of %s: call RuntimeSettings.apply() first in main, or pass -D%s=%s to the JVM",
-                            e.getKey(), have >> 20, e.getValue(), e.getKey(), e.getValue()));
+                    kept.add(String.format("%s %d MB instead of %s", e.getKey(), have >> 20, e.getValue()));
+                    options.add("-D" + e.getKey() + "=" + e.getValue());
                 }
             } catch (ReflectiveOperationException | LinkageError ex) {
                 warnings.add("cannot check JavaCPP's " + e.getKey() + " (" + ex + "): pass -D" + e.getKey() + "="
                         + e.getValue() + " to the JVM");
             }
         }
+        if (!kept.isEmpty()) {
+            warnings.add("JavaCPP was loaded before RuntimeSettings.apply(), so its native-memory bounds stay "
+                    + String.join(", ", kept) + ": call RuntimeSettings.apply() first in main, or pass "
+                    + String.join(" ", options) + " to the JVM");
+        }
     }
 
     /** One OpenMP thread through the native backend, as {@code OMP_NUM_THREADS=1} would give. */
     private static void oneOpenMpThread(List<String> warnings) {
         try {
+            Nd4j.getEnvironment();   // loads the backend, which NativeOpsHolder needs
             Class<?> holder = Class.forName("org.nd4j.nativeblas.NativeOpsHolder");
             Object ops = holder.getMethod("getDeviceNativeOps").invoke(holder.getMethod("getInstance").invoke(null));
             Class.forName("org.nd4j.nativeblas.NativeOps").getMethod("setOmpNumThreads", int.class).invoke(ops, 1);

@@ -25,9 +25,9 @@ class RuntimeSettingsTest {
         try {
             List<String> warnings = RuntimeSettings.apply();
             assertEquals(RuntimeSettings.MAX_BYTES, System.getProperty(RuntimeSettings.MAX_BYTES_PROPERTY));
-            assertEquals(List.of("JavaCPP was loaded before RuntimeSettings.apply(), so org.bytedeco.javacpp.maxbytes "
-                    + "stays 4096 MB instead of 8G: call RuntimeSettings.apply() first in main, or pass "
-                    + "-Dorg.bytedeco.javacpp.maxbytes=8G to the JVM"), warnings);
+            assertEquals(List.of("JavaCPP was loaded before RuntimeSettings.apply(), so its native-memory bounds stay "
+                    + "org.bytedeco.javacpp.maxbytes 4096 MB instead of 8G: call RuntimeSettings.apply() first in "
+                    + "main, or pass -Dorg.bytedeco.javacpp.maxbytes=8G to the JVM"), warnings);
         } finally {
             System.setProperty(RuntimeSettings.MAX_BYTES_PROPERTY, given);
         }
