@@ -6,7 +6,8 @@
 #
 # The commands run in a scratch folder (so the README's relative paths, runs/... and my-images/..., resolve there),
 # with options appended that keep them small (a picocli option given twice counts once, the last time):
-#   pretrain   a 1-block, 16-wide ViT with narrow heads and small queues (same epochs, so the same checkpoints)
+#   pretrain   a 1-block, 16-wide ViT with narrow heads and small queues (same epochs, so the same checkpoints),
+#              and the k-NN monitor on the teacher only
 #   linear     --epochs 2;  tsne  --points 100
 # Commands on the full Fashion-MNIST (fmnist:/usr/share/datasets/...) are skipped unless MUGS_CHECK_FULL=1.
 # my-images/train and my-images/val (two classes of generated 112 px JPEGs) stand in for the reader's own images.
@@ -57,7 +58,7 @@ public class MakeImages {
 EOF
 java "$work/MakeImages.java" "$work/my-images"
 
-tiny_pretrain=(--set vit.depth=1 --set vit.embedDim=16 --set vit.numHeads=2 --set instanceHidden=32
+tiny_pretrain=(--knn-student false --set vit.depth=1 --set vit.embedDim=16 --set vit.numHeads=2 --set instanceHidden=32
     --set instanceOut=16 --set predictorHidden=32 --set groupHidden=32 --set groupBottleneck=16
     --set prototypes=32 --set queueSize=256 --set memorySize=256 --set workers=2)
 

@@ -38,7 +38,13 @@ import picocli.CommandLine.Spec;
  * </pre>
  */
 @Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Mugs self-supervised pretraining of a ViT; resumes the run in --output if there is one.")
+        description = "Mugs self-supervised pretraining of a ViT; resumes the run in --output if there is one.",
+        footer = {"", "Examples:",
+                "  mugs pretrain --epochs 4                   the main job: bundled Fashion-MNIST",
+                "  mugs pretrain --data fmnist:DIR --max-minutes 60",
+                "  mugs pretrain --data my-images/train --output runs/my-images",
+                "", "The run folder gets config.json, metrics.jsonl, checkpoint-<step>.safetensors",
+                "and, at the end, teacher.safetensors for the evaluation commands."})
 final class PretrainCommand implements Callable<Integer> {
 
     private static final Logger LOG = LoggerFactory.getLogger(PretrainCommand.class);
