@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.ImageFolderSource;
 import io.mugs.data.ImageSource;
@@ -37,6 +38,7 @@ public final class AugmentBenchmark {
     }
 
     public static void main(String[] argv) throws IOException {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("images", "batch", "batches"), USAGE);
         int batch = a.getInt("batch", 64);
         ImageSource fm = IdxImageSource.bundledFashionMnist(true);

@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.data.EvalPreprocessing;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.ImageSource;
@@ -35,6 +36,7 @@ public final class KnnBaselines {
     }
 
     public static void main(String[] argv) throws Exception {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("data", "skip-vit"), USAGE);
         String dir = a.get("data", null);
         ImageSource train = dir == null ? IdxImageSource.bundledFashionMnist(true)

@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.data.ImageFolderSource;
 import io.mugs.data.ImageSource;
 import io.mugs.eval.FeatureExtractor;
@@ -43,6 +44,7 @@ public final class LoadOfficialCheckpoint {
     }
 
     public static void main(String[] argv) throws Exception {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("checkpoint", "heads", "images", "out", "export"), USAGE);
         String file = a.get("checkpoint", null);
         if (file == null) {

@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
 import io.mugs.losses.GroupLoss;
@@ -48,6 +49,7 @@ public final class LossBenchmark {
     }
 
     public static void main(String[] argv) {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("batch", "locals", "queue", "prototypes", "dim", "vit-batch", "iters"), USAGE);
         int b = a.getInt("batch", 128);
         int views = 2 + a.getInt("locals", 10);

@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsTrainer;
 import io.mugs.core.StepResult;
@@ -45,6 +46,7 @@ public final class TrainBenchmark {
     }
 
     public static void main(String[] argv) {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine"), USAGE);
         boolean fm = a.get("preset", "fm").equals("fm");
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();

@@ -1,5 +1,6 @@
 package io.mugs.examples;
 
+import io.mugs.core.RuntimeSettings;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.vit.Initializers;
 import io.mugs.vit.VisionTransformer;
@@ -47,6 +48,7 @@ public final class VitBenchmark {
     }
 
     public static void main(String[] argv) {
+        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("preset", "dim", "depth", "heads", "patch", "image", "channels", "batch",
                 "iters", "matmul", "ln-eps", "profile", "engine", "torch"), USAGE);
         VitConfig base = switch (a.get("preset", "tiny28")) {

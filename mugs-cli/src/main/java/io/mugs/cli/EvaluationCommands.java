@@ -1,0 +1,221 @@
+package io.mugs.cli;
+
+import io.mugs.data.ImageSource;
+import io.mugs.eval.KnnClassifier;
+import io.mugs.eval.LinearProbe;
+import io.mugs.eval.NpyFiles;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * The evaluation commands on frozen features: {@code mugs knn}, {@code mugs linear}, {@code mugs export}.
+ *
+ * <pre>
+ * mugs knn    --model runs/fm/teacher.safetensors --train fmnist-bundled:train --test fmnist-bundled:test
+ * mugs linear --model runs/fm/teacher.safetensors --train DIR/train --test DIR/val --epochs 100
+ * mugs export --model runs/fm/teacher.safetensors --data fmnist-bundled:test --out features.npy
+ * </pre>
+ */
+final class EvaluationCommands {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EvaluationCommands.class);
+
+    private EvaluationCommands() {
+    }
+
+    /** Train and test features of one backbone. */
+    private record TrainTest(ImageSource train, ImageSource test, INDArray trainFeatures, INDArray testFeatures) {
+
+        static TrainTest extract(ModelOptions model, DataSpec train, DataSpec test) throws Exception {
+            ModelOptions.Loaded m = model.load();
+            ImageSource tr = train.open();
+            ImageSource te = test.open();
+            ModelOptions.labels(tr);
+            ModelOptions.labels(te);
+            return new TrainTest(tr, te, m.features(tr), m.features(te));
+        }
+    }
+
+    @Command(name = "knn", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "Weighted k-NN classification of frozen features (the DINO / Mugs protocol): the "
+                    + "training images are the memory, each test image votes with its k nearest by cosine.")
+    static final class Knn implements Callable<Integer> {
+
+        @Mixin
+        ModelOptions model;
+
+        @Option(names = "--train", required = true, paramLabel = "DATA", description = "Labelled memory images.")
+        DataSpec train;
+
+        @Option(names = "--test", required = true, paramLabel = "DATA", description = "Labelled query images.")
+        DataSpec test;
+
+        @Option(names = "--k", split = ",", paramLabel = "K", defaultValue = "10,20,100,200",
+                description = "Neighbour counts (those above the training image count are left out). "
+                        + "Default: ${DEFAULT-VALUE}.")
+        int[] ks;
+
+        @Option(names = "--temperature", paramLabel = "T", defaultValue = "0.07",
+                description = "Vote temperature. Default: ${DEFAULT-VALUE}.")
+        double temperature;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            if (Arrays.stream(ks).anyMatch(k -> k < 1) || !(temperature > 0)) {
+                throw new ParameterException(spec.commandLine(), "--k values must be >= 1 and --temperature > 0");
+            }
+            TrainTest d = TrainTest.extract(model, train, test);
+            int classes = d.train().classNames().size();
+            var acc = new KnnClassifier(d.trainFeatures(), d.train().labels(), classes)
+                    .evaluate(d.testFeatures(), d.test().labels(), usable(ks, d.train().size()), temperature);
+            PrintWriter out = spec.commandLine().getOut();
+            acc.forEach((k, a) -> out.printf("k=%d T=%.3f: top-1 %.2f %%, top-5 %.2f %%%n", k, temperature,
+                    100 * a.top1(), 100 * a.top5()));
+            out.flush();
+            return 0;
+        }
+    }
+
+    /** The k values that fit {@code memory} training images; when none does, {@code memory} itself. */
+    static int[] usable(int[] ks, int memory) {
+        int[] fit = Arrays.stream(ks).filter(k -> k <= memory).distinct().toArray();
+        if (fit.length < ks.length) {
+            LOG.info("k above the {} training images left out of {}", memory, Arrays.toString(ks));
+        }
+        return fit.length > 0 ? fit : new int[] {memory};
+    }
+
+    @Command(name = "linear", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "Linear probe on frozen features: SGD with momentum and a cosine schedule, one probe per "
+                    + "learning rate of the sweep.")
+    static final class Linear implements Callable<Integer> {
+
+        @Mixin
+        ModelOptions model;
+
+        @Option(names = "--train", required = true, paramLabel = "DATA", description = "Labelled training images.")
+        DataSpec train;
+
+        @Option(names = "--test", required = true, paramLabel = "DATA", description = "Labelled test images.")
+        DataSpec test;
+
+        @Option(names = "--lrs", split = ",", paramLabel = "LR", defaultValue = "0.001,0.01,0.1",
+                description = "Learning rates swept. Default: ${DEFAULT-VALUE}.")
+        double[] lrs;
+
+        @Option(names = "--epochs", paramLabel = "N", defaultValue = "100",
+                description = "Probe epochs. Default: ${DEFAULT-VALUE}.")
+        int epochs;
+
+        @Option(names = "--batch", paramLabel = "B", defaultValue = "256",
+                description = "Probe batch size. Default: ${DEFAULT-VALUE}.")
+        int batch;
+
+        @Option(names = "--val-fraction", paramLabel = "F", defaultValue = "0",
+                description = "Pick the learning rate on this last fraction of the training set and report only "
+                        + "that probe on the test set (0: report every probe on the test set).")
+        double valFraction;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            if (epochs < 1 || batch < 1 || lrs.length == 0 || !(valFraction >= 0 && valFraction < 1)) {
+                throw new ParameterException(spec.commandLine(), "--epochs and --batch must be >= 1, --lrs not empty "
+                        + "and --val-fraction in [0, 1)");
+            }
+            TrainTest d = TrainTest.extract(model, train, test);
+            INDArray tr = d.trainFeatures();
+            int[] trY = d.train().labels();
+            int[] teY = d.test().labels();
+            int classes = d.train().classNames().size();
+            LinearProbe probe = new LinearProbe(epochs, batch, 0, 0);
+            PrintWriter out = spec.commandLine().getOut();
+            if (valFraction == 0) {
+                for (LinearProbe.Result r : probe.sweep(tr, trY, d.testFeatures(), teY, classes, lrs)) {
+                    out.printf("lr %.4g: top-1 %.2f %%, top-5 %.2f %%%n", r.lr(), 100 * r.top1(), 100 * r.top5());
+                }
+                out.flush();
+                return 0;
+            }
+            int nVal = (int) Math.round(tr.size(0) * valFraction);
+            int nFit = (int) tr.size(0) - nVal;
+            if (nVal < 1 || nFit < 1) {
+                throw new ParameterException(spec.commandLine(), "--val-fraction " + valFraction + " leaves "
+                        + nFit + " training and " + nVal + " validation images: both must be non-empty");
+            }
+            INDArray fitX = tr.get(NDArrayIndex.interval(0, nFit), NDArrayIndex.all());
+            INDArray valX = tr.get(NDArrayIndex.interval(nFit, tr.size(0)), NDArrayIndex.all());
+            LinearProbe.Result best = null;
+            for (LinearProbe.Result r : probe.sweep(fitX, Arrays.copyOfRange(trY, 0, nFit), valX,
+                    Arrays.copyOfRange(trY, nFit, trY.length), classes, lrs)) {
+                out.printf("lr %.4g: validation top-1 %.2f %%%n", r.lr(), 100 * r.top1());
+                if (best == null || r.top1() > best.top1()) {
+                    best = r;
+                }
+            }
+            double[] acc = LinearProbe.accuracy(d.testFeatures(), teY, best.weights(), best.bias());
+            out.printf("best lr %.4g on validation: test top-1 %.2f %%, top-5 %.2f %%%n", best.lr(), 100 * acc[0],
+                    100 * acc[1]);
+            out.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "Writes features and labels: FILE.npy plus FILE-labels.npy (-1 = unlabelled), or one "
+                    + "FILE.csv with the label in the last column.")
+    static final class Export implements Callable<Integer> {
+
+        @Mixin
+        ModelOptions model;
+
+        @Option(names = "--data", required = true, paramLabel = "DATA", description = "Images to describe.")
+        DataSpec data;
+
+        @Option(names = "--out", required = true, paramLabel = "FILE", description = "FILE.npy or FILE.csv.")
+        Path out;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            String name = out.getFileName().toString();
+            if (!name.endsWith(".npy") && !name.endsWith(".csv")) {
+                throw new ParameterException(spec.commandLine(), "--out must end in .npy or .csv, got " + out);
+            }
+            ModelOptions.Loaded m = model.load();
+            ImageSource src = data.open();
+            INDArray f = m.features(src);
+            Path parent = out.toAbsolutePath().getParent();
+            Files.createDirectories(parent);
+            if (name.endsWith(".csv")) {
+                NpyFiles.writeCsv(out, f, src.labels());
+            } else {
+                NpyFiles.writeFloat(out, f);
+                NpyFiles.writeInt(out.resolveSibling(name.substring(0, name.length() - 4) + "-labels.npy"),
+                        src.labels());
+            }
+            spec.commandLine().getOut().println("wrote " + f.size(0) + " x " + f.size(1) + " features to " + out);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package io.mugs.cli;
+
+import io.mugs.core.RuntimeSettings;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code mugs} command line: pretraining and the evaluation tools as picocli sub-commands.
+ *
+ * <p>Exit codes: 0 success; 2 a usage error (unknown option, a value of the wrong type, a missing required option,
+ * an invalid setting), printed as one line {@code mugs: <message> (see 'mugs <command> --help')}; 1 a failure
+ * while running (a missing file, an unreadable image), printed as one line {@code mugs: <message>}. {@code --debug}
+ * adds the stack trace. Help is coloured only when the output is a terminal (picocli's {@code Ansi.AUTO}).
+ *
+ * <pre>{@code
+ * int code = MugsCommand.execute(out, err, "knn", "--model", "runs/fm/teacher.safetensors",
+ *         "--train", "fmnist-bundled:train", "--test", "fmnist-bundled:test");
+ * }</pre>
+ */
+@Command(name = "mugs", mixinStandardHelpOptions = true, versionProvider = MugsCommand.Version.class,
+        synopsisSubcommandLabel = "COMMAND",
+        description = "Mugs self-supervised pretraining of Vision Transformers, and evaluation of the backbones.",
+        subcommands = {PretrainCommand.class, EvaluationCommands.Knn.class, EvaluationCommands.Linear.class,
+                EvaluationCommands.Export.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
+                PictureCommands.Curves.class, PictureCommands.Compare.class},
+        footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
+                + "teacher.safetensors or another backbone .safetensors.",
+                "DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or a folder "
+                + "of JPEG/PNG images (one sub-folder per class for labels).",
+                "When a single-valued option is given twice, the last one counts.",
+                "Exit codes: 0 done, 1 failed, 2 usage error."})
+public final class MugsCommand implements Runnable {
+
+    @Option(names = "--debug", scope = ScopeType.INHERIT, description = "Print stack traces of errors.")
+    boolean debug;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new ParameterException(spec.commandLine(), "a command is missing");
+    }
+
+    /** Starts the command line and exits with its code. */
+    public static void main(String[] args) {
+        RuntimeSettings.apply();
+        PrintWriter out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
+        PrintWriter err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
+        System.exit(execute(out, err, args));
+    }
+
+    /** Runs one command line with the given output streams; returns the exit code (0, 1 or 2). */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = commandLine();
+        cl.setOut(out);
+        cl.setErr(err);
+        return cl.execute(args);
+    }
+
+    /** The configured command tree (strict: unknown options and stray arguments are errors). */
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new MugsCommand());
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setOverwrittenOptionsAllowed(true);   // a repeated single-valued option: the last one counts
+        cl.registerConverter(DataSpec.class, new DataSpec.Converter());
+        cl.setParameterExceptionHandler(MugsCommand::usageError);
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof ParameterException p) {
+                return usageError(p, parsed.originalArgs().toArray(String[]::new));
+            }
+            PrintWriter err = cmd.getErr();
+            err.println("mugs: " + message(e));
+            if (debugRequested(parsed.originalArgs().toArray(String[]::new))) {
+                e.printStackTrace(err);
+            }
+            err.flush();
+            return 1;
+        });
+        return cl;
+    }
+
+    private static int usageError(ParameterException e, String[] args) {
+        CommandLine cmd = e.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        err.println("mugs: " + e.getMessage() + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        if (debugRequested(args)) {
+            e.printStackTrace(err);
+        }
+        err.flush();
+        return 2;
+    }
+
+    private static boolean debugRequested(String[] args) {
+        for (String a : args) {
+            if (a.equals("--debug")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One line for an error: its own message, or its cause's for a wrapper, or its type when it has none. */
+    static String message(Throwable e) {
+        Throwable t = e;
+        while ((t instanceof UncheckedIOException || t.getMessage() == null) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        String m = t instanceof FileSystemException f && f.getReason() == null
+                ? f.getFile() + ": no such file or not readable" : t.getMessage();
+        if (m == null || m.isBlank()) {
+            m = t.getClass().getSimpleName();
+        }
+        return m.lines().findFirst().orElse(m);
+    }
+
+    /** The version written into the jar at build time. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() throws IOException {
+            try (InputStream in = MugsCommand.class.getResourceAsStream("version.txt")) {
+                String v = in == null ? "unknown" : new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
+                return new String[] {"mugs " + v + " (Java " + Runtime.version() + ")"};
+            }
+        }
+    }
+}

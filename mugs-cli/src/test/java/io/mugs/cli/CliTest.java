@@ -1,0 +1,120 @@
+package io.mugs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mugs.core.RuntimeSettings;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Exit codes, one-line messages, help and the launcher script: everything that needs no training. */
+class CliTest {
+
+    /** Exit code, standard output and standard error of one in-process run. */
+    record Run(int code, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = MugsCommand.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void usageErrorsAreOneLineAndExitTwo() {
+        Run r = run("knn", "--model", "m.safetensors", "--train", "fmnist-bundled:train", "--test",
+                "fmnist-bundled:test", "--bogus");
+        assertEquals(new Run(2, "", "mugs: Unknown option: '--bogus' (see 'mugs knn --help')\n"), r);
+        assertEquals(new Run(2, "", "mugs: Invalid value for option '--epochs': '1.5' is not an int "
+                + "(see 'mugs pretrain --help')\n"), run("pretrain", "--epochs", "1.5"));
+        assertEquals(new Run(2, "", "mugs: Missing required options: '--model=MODEL', '--test=DATA' "
+                + "(see 'mugs knn --help')\n"), run("knn", "--train", "fmnist-bundled:train"));
+        assertEquals(new Run(2, "", "mugs: Invalid value for option '--test': 'fmnist-bundled:val' must end in "
+                + ":train or :test (see 'mugs linear --help')\n"), run("linear", "--model", "m.safetensors",
+                "--train", "fmnist-bundled:train", "--test", "fmnist-bundled:val"));
+        assertEquals(new Run(2, "", "mugs: Invalid value for option '--preset': must be fashion-mnist-tiny, "
+                + "vit-small, vit-base or vit-large, got 'vit-huge' (see 'mugs pretrain --help')\n"),
+                run("pretrain", "--preset", "vit-huge"));
+        assertEquals(new Run(2, "", "mugs: a command is missing (see 'mugs --help')\n"), run());
+        assertEquals(2, run("train").code());
+    }
+
+    @Test
+    void invalidSettingsAreUsageErrorsBeforeAnyTraining() {
+        Run r = run("pretrain", "--set", "vit.depthh=2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("mugs: 'vit.depthh=2': no field 'depthh'; fields here: "), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertEquals(new Run(2, "", "mugs: give --eval-train and --eval-test together (see 'mugs pretrain --help')\n"),
+                run("pretrain", "--eval-train", "fmnist-bundled:train"));
+    }
+
+    @Test
+    void everyCommandHasHelpWithoutTerminalCodes() {
+        for (String command : List.of("pretrain", "knn", "linear", "export", "attention", "tsne", "curves",
+                "compare")) {
+            Run r = run(command, "--help");
+            assertEquals(0, r.code(), command);
+            assertTrue(r.out().startsWith("Usage: mugs " + command + " "), r.out());
+            assertFalse(r.out().contains("\u001b["), "ANSI codes in " + command + " --help");
+            assertEquals("", r.err());
+        }
+        Run top = run("--help");
+        assertEquals(0, top.code());
+        assertTrue(top.out().contains("  pretrain   "), top.out());
+        assertTrue(run("--version").out().startsWith("mugs 0.1.0"), run("--version").out());
+    }
+
+    @Test
+    void aMissingModelIsAFailureOfOneLine(@TempDir Path dir) {
+        Path model = dir.resolve("no such dir").resolve("model.safetensors");
+        Run r = run("knn", "--model", model.toString(), "--train", "fmnist-bundled:train", "--test",
+                "fmnist-bundled:test");
+        assertEquals(new Run(1, "", "mugs: " + model + ": no such checkpoint or backbone file\n"), r);
+        Run debug = run("knn", "--debug", "--model", model.toString(), "--train", "fmnist-bundled:train", "--test",
+                "fmnist-bundled:test");
+        assertEquals(1, debug.code());
+        assertTrue(debug.err().contains("\tat io.mugs.eval.Backbones.load"), debug.err());
+    }
+
+    @Test
+    void dataArguments() {
+        DataSpec idx = DataSpec.parse("fmnist:/data/a:b/fm:test");
+        assertEquals(new DataSpec(DataSpec.Kind.IDX, Path.of("/data/a:b/fm"), false), idx);
+        assertEquals(new DataSpec(DataSpec.Kind.IDX, Path.of("/data/a:b/fm"), true), idx.otherSplit());
+        assertEquals(new DataSpec(DataSpec.Kind.FOLDER, Path.of("my images/x"), true), DataSpec.parse("my images/x"));
+        assertEquals(new DataSpec(DataSpec.Kind.BUNDLED, null, true), DataSpec.parse("fmnist-bundled:train"));
+        assertThrows(IllegalArgumentException.class, () -> DataSpec.parse("fmnist:/data"));
+    }
+
+    @Test
+    void kValuesAboveTheMemoryAreLeftOut() {
+        assertArrayEquals(new int[] {10, 20}, EvaluationCommands.usable(new int[] {10, 20, 100, 200}, 48));
+        assertArrayEquals(new int[] {12}, EvaluationCommands.usable(new int[] {20, 200}, 12));
+    }
+
+    @Test
+    void finalLineSaysHowFarFromRawPixels() {
+        assertEquals("k-NN top-1 (k 20, T 0.07) on 1000 test images: Mugs teacher 69.00 %, raw pixels 82.30 % "
+                + "(13.30 points below raw pixels)", PretrainCommand.finalLine(1000, 0.69, 0.823));
+        assertTrue(PretrainCommand.finalLine(10, 0.9, 0.8).endsWith("(10.00 points above raw pixels)"));
+    }
+
+    @Test
+    void launcherPassesTheRuntimeSettingsAndQuotesArguments() throws Exception {
+        // Written by the build (process-resources) from src/main/dist/bin/mugs.
+        String script = Files.readString(Path.of("target/mugs/bin/mugs"));
+        assertTrue(script.contains("\"$java\" " + String.join(" ", RuntimeSettings.launcherJvmOptions())
+                + " $MUGS_JAVA_OPTS -cp \"$app_home/lib/*\" io.mugs.cli.MugsCommand \"$@\""), script);
+        assertTrue(script.contains("OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}"), script);
+    }
+}
