@@ -1,5 +1,6 @@
 package io.mugs.core;
 
+import io.mugs.core.parallel.Communicator;
 import io.mugs.data.ImageSource;
 import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
@@ -56,6 +57,7 @@ public final class MugsTrainer implements Stateful {
 
     private final MugsConfig config;
     private final MugsModel model;
+    private final Replicas replicas;
     private final GraphExecutor teacherExecutor;
     private final GraphExecutor studentExecutor;
     private final AdamW optimizer;
@@ -77,17 +79,36 @@ public final class MugsTrainer implements Stateful {
     private double trainingSeconds;
     private volatile boolean stopRequested;
 
+    /** A trainer whose {@code config.replicas()} replicas are threads of this JVM sharing one state. */
     public MugsTrainer(MugsConfig config, int itersPerEpoch) {
+        this(config, itersPerEpoch, null);
+    }
+
+    /**
+     * A trainer that is one replica of a run spanning several processes (one per GPU): {@code communicator} joins
+     * them ({@code size() == config.replicas()}); every process feeds the same global batches and takes the shard of
+     * its rank, and every process applies the same averaged update to its own copy of the state.
+     */
+    public MugsTrainer(MugsConfig config, int itersPerEpoch, Communicator communicator) {
         this.config = config;
         this.itersPerEpoch = itersPerEpoch;
         this.model = new MugsModel(config);
         this.studentParams = model.studentParameters();
         this.teacherParams = model.teacherParameters();
         this.lastLayer = new HashSet<>(model.lastLayerParameters());
-        this.teacherExecutor = GraphExecutor.outputs(model.teacher(), model.teacherOutputs());
-        List<String> studentOutputs = new ArrayList<>(model.lossOutputs());
-        studentOutputs.add(MugsModel.PATCH_MEAN);
-        this.studentExecutor = GraphExecutor.gradients(model.student(), studentOutputs, studentParams.keySet());
+        if (communicator != null && communicator.size() != config.replicas()) {
+            throw new IllegalArgumentException("the communicator joins " + communicator.size() + " processes but "
+                    + "replicas is " + config.replicas() + ": set replicas to the world size (WORLD_SIZE)");
+        }
+        this.replicas = communicator == null ? new Replicas(model, config.replicas(), null)
+                : new Replicas(model, 1, List.of(communicator));
+        if (config.replicas() > 1 && config.useBnInHead()) {
+            LOG.warn("useBnInHead with {} replicas: each replica normalises its heads with the statistics of its own "
+                    + "{} images (no synchronised batch norm; see docs/data-parallel.md)", config.replicas(),
+                    config.batchSize() / config.replicas());
+        }
+        this.teacherExecutor = replicas.get(0).teacher();
+        this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
         long seed = config.seed();
         DataType f = DataType.FLOAT;
@@ -131,7 +152,8 @@ public final class MugsTrainer implements Stateful {
         Backend.requireSupported();
         Files.createDirectories(outputDir);
         RunFolder.removeStaleTemporaryFiles(outputDir);
-        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir);
+        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir)
+                .map(c -> withReplicas(c, config.replicas()));
         if (resume.isPresent()) {
             RunFolder.requireResumable(outputDir, resume.get(), config);
         }
@@ -172,13 +194,35 @@ public final class MugsTrainer implements Stateful {
         }
     }
 
+    /**
+     * Loads {@code checkpoint} into this trainer, which must have the configuration stored in it except perhaps
+     * {@code epochs} and {@code replicas}: replicas change how a step is computed, not what it computes, so a run
+     * written by 2 replicas resumes with 1 or 4.
+     */
+    public void restore(Checkpoints.Loaded checkpoint) throws IOException {
+        Checkpoints.restore(withReplicas(checkpoint, config.replicas()), this);
+    }
+
+    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
+    private static Checkpoints.Loaded withReplicas(Checkpoints.Loaded checkpoint, int replicas) {
+        MugsConfig stored = checkpoint.config();
+        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
+            return checkpoint;
+        }
+        return new Checkpoints.Loaded(checkpoint.file(), checkpoint.content(),
+                stored.toBuilder().replicas(replicas).build());
+    }
+
     /** Runs one full training step on {@code batch}. */
     public StepResult step(MultiCropBatch batch) {
         Map<String, Double> millis = new LinkedHashMap<>();
-        long t0 = System.nanoTime();
-        TeacherOutputs teacher = teacherForward(batch);
-        long t1 = System.nanoTime();
-        StudentOutputs student = studentGradients(batch, teacher);
+        Map<String, INDArray> globalMasks = globalMasks(batch.batchSize());
+        Map<String, INDArray> localMasks = localMasks(batch.batchSize());
+        double[] phases = new double[3];
+        Replicas.Pass pass = replicas.step(this, batch, globalMasks, localMasks, phases);
+        TeacherOutputs teacher = pass.teacher();
+        StudentOutputs student = pass.student();
+        requireFiniteLoss(student.losses());
         long t2 = System.nanoTime();
         int epoch = epoch();
         int it = scheduleIndex();
@@ -189,8 +233,11 @@ public final class MugsTrainer implements Stateful {
         long t4 = System.nanoTime();
         updateState(batch, teacher, student);
         long t5 = System.nanoTime();
-        millis.put("teacher", (t1 - t0) / 1e6);
-        millis.put("student", (t2 - t1) / 1e6);
+        millis.put("teacher", phases[0]);
+        millis.put("student", phases[1]);
+        if (replicas.worldSize() > 1) {
+            millis.put("collectives", phases[2]);
+        }
         millis.put("update", (t3 - t2) / 1e6);
         millis.put("ema", (t4 - t3) / 1e6);
         millis.put("state", (t5 - t4) / 1e6);
@@ -247,7 +294,10 @@ public final class MugsTrainer implements Stateful {
 
     /** Teacher forward on the two teacher views: instance and local-group targets, group logits, patch means. */
     public TeacherOutputs teacherForward(MultiCropBatch batch) {
-        Map<String, INDArray> out = teacherExecutor.run(teacherFeed(batch)).outputs();
+        return teacherOutputs(teacherExecutor.run(teacherFeed(batch)).outputs());
+    }
+
+    TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
         return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
                 Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)),
                 teacherTemperature.at(epoch()));
@@ -271,18 +321,48 @@ public final class MugsTrainer implements Stateful {
         for (String name : model.lossOutputs()) {
             losses.put(name, result.outputs().get(name).getDouble(0));
         }
+        requireFiniteLoss(losses);
+        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
+    }
+
+    private void requireFiniteLoss(Map<String, Double> losses) {
         double loss = losses.get(MugsModel.LOSS);
         if (!Double.isFinite(loss)) {
             throw new NonFiniteLossException("loss is " + loss + " at iteration " + iteration + " (epoch " + epoch()
                     + "; components " + losses + "): training stopped before the update; the last checkpoint is "
                     + "intact. Lower the learning rate or raise the warm-up, and resume.");
         }
-        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
     }
 
-    /** The student graph's placeholders: views, teacher targets, queues, memories and this step's drop-path masks. */
+    /** The student graph's placeholders with this step's drop-path masks for {@code batch}. */
     Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher) {
-        int b = batch.batchSize();
+        Map<String, INDArray> masks = new HashMap<>(globalMasks(batch.batchSize()));
+        masks.putAll(localMasks(batch.batchSize()));
+        return studentFeed(batch, teacher, masks);
+    }
+
+    /**
+     * This step's drop-path masks of the global views for a batch of {@code b} images. The masks of a step are drawn
+     * for the whole batch, global views first, and sliced per replica, so N replicas drop what one would.
+     */
+    private Map<String, INDArray> globalMasks(int b) {
+        return DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), maskRandom(), DataType.FLOAT);
+    }
+
+    /** This step's drop-path masks of the local views (drawn after the global ones from the same stream). */
+    private Map<String, INDArray> localMasks(int b) {
+        SplittableRandom rng = maskRandom();
+        DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT);
+        return DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
+                DataType.FLOAT);
+    }
+
+    private SplittableRandom maskRandom() {
+        return new SplittableRandom(config.seed() * 31 + iteration);
+    }
+
+    /** The student graph's placeholders: views, teacher targets, queues, memories and the drop-path masks. */
+    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(MugsModel.GLOBAL, batch.studentGlobals());
         if (batch.locals() != null) {
@@ -300,10 +380,7 @@ public final class MugsTrainer implements Stateful {
         });
         teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
                 GroupLoss.targets(centre.targets(logits, teacher.temperature()), pairing)));
-        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
-        feed.putAll(DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT));
-        feed.putAll(DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
-                DataType.FLOAT));
+        feed.putAll(masks);
         return feed;
     }
 
@@ -336,7 +413,17 @@ public final class MugsTrainer implements Stateful {
 
     /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
     public long engineBytes() {
-        return teacherExecutor.plannedBytes() + studentExecutor.plannedBytes();
+        return replicas.engineBytes();
+    }
+
+    /** Replicas of this trainer in this JVM (1 for a process of a multi-process run). */
+    public int localReplicas() {
+        return replicas.size();
+    }
+
+    /** Replica r's model: its variables are replica 0's arrays (the trainer's {@link #model()}). */
+    public MugsModel replicaModel(int r) {
+        return replicas.get(r).model();
     }
 
     /** Largest bytes of student-graph intermediates alive at one time (what an ideal allocator would need). */
