@@ -2,9 +2,7 @@ package io.mugs.core;
 
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.ImageSource;
-import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
-import io.mugs.data.MultiCropLoader;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
 import io.mugs.losses.GroupLoss;
@@ -13,13 +11,10 @@ import io.mugs.losses.NeighbourMemory;
 import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
-import io.mugs.vit.Backend;
 import io.mugs.vit.io.StateDict;
 import io.mugs.vit.io.Stateful;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -43,8 +38,12 @@ import org.slf4j.LoggerFactory;
  * <p>One {@link #step} = teacher forward on its 2 global views (targets) -> student forward + backward on 2 global
  * + N local views -> NaN check -> per-tensor clipping, AdamW (groups, frozen last layer) -> teacher EMA -> enqueue
  * the teacher keys, write the memories (teacher: view 0 of every image; student: view 0 of weak images), update the
- * centre. The gradients, the update and the state changes are separate methods so that a data-parallel runner can
- * insert a gradient all-reduce between them.
+ * centre. The gradients, the update and the state changes are separate methods.
+ *
+ * <p>With {@code config.replicas() = N > 1}, the teacher and student passes run on N replicas at once, each on
+ * {@code batchSize / N} images of every view in its own thread; gradients are averaged and teacher outputs gathered
+ * across them, and the update and state changes then run once (docs/data-parallel.md). One replica is the same path
+ * with collectives that do nothing.
  *
  * <pre>{@code
  * MugsTrainer trainer = new MugsTrainer(MugsConfig.fashionMnistTiny(), loader.stepsPerEpoch());
@@ -149,49 +148,7 @@ public final class MugsTrainer implements Stateful {
      */
     public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
             throws IOException {
-        Backend.requireSupported();
-        Files.createDirectories(outputDir);
-        RunFolder.removeStaleTemporaryFiles(outputDir);
-        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir)
-                .map(c -> withReplicas(c, config.replicas()));
-        if (resume.isPresent()) {
-            RunFolder.requireResumable(outputDir, resume.get(), config);
-        }
-        RunFolder.writeConfig(outputDir, config);
-        try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
-                config.batchSize(), config.workers(), 2 * config.workers(), config.seed())) {
-            MugsTrainer trainer = new MugsTrainer(config, loader.stepsPerEpoch());
-            if (resume.isPresent()) {
-                Checkpoints.restore(resume.get(), trainer);
-                LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
-            }
-            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
-                    config.epochs(), Backend.describe());
-            listeners.forEach(l -> l.onFitStart(trainer));
-            boolean stopped = false;
-            while (!stopped && trainer.epoch() < config.epochs()) {
-                int epoch = trainer.epoch();
-                int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
-                long mark = System.nanoTime();
-                for (MultiCropBatch batch : loader.epoch(epoch, from)) {
-                    StepResult r = trainer.step(batch);
-                    // Data wait, the step, and the previous step's listeners: everything but epoch-end work.
-                    long now = System.nanoTime();
-                    trainer.trainingSeconds += (now - mark) / 1e9;
-                    mark = now;
-                    listeners.forEach(l -> l.onStep(trainer, r));
-                    if (trainer.stopRequested()) {
-                        stopped = true;
-                        LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
-                                trainer.iteration(), epoch);
-                        break;
-                    }
-                }
-                listeners.forEach(l -> l.onEpochEnd(trainer, epoch));
-            }
-            listeners.forEach(l -> l.onFitEnd(trainer));
-            return trainer;
-        }
+        return FitLoop.fit(config, data, outputDir, listeners);
     }
 
     /**
@@ -200,17 +157,7 @@ public final class MugsTrainer implements Stateful {
      * written by 2 replicas resumes with 1 or 4.
      */
     public void restore(Checkpoints.Loaded checkpoint) throws IOException {
-        Checkpoints.restore(withReplicas(checkpoint, config.replicas()), this);
-    }
-
-    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
-    private static Checkpoints.Loaded withReplicas(Checkpoints.Loaded checkpoint, int replicas) {
-        MugsConfig stored = checkpoint.config();
-        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
-            return checkpoint;
-        }
-        return new Checkpoints.Loaded(checkpoint.file(), checkpoint.content(),
-                stored.toBuilder().replicas(replicas).build());
+        Checkpoints.restore(Replicas.withReplicas(checkpoint, config.replicas()), this);
     }
 
     /** Runs one full training step on {@code batch}. */

@@ -232,6 +232,16 @@ final class Replicas {
         return run(r -> pass(trainer, r, batch, globalMasks, localMasks, millis)).get(0);
     }
 
+    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
+    static Checkpoints.Loaded withReplicas(Checkpoints.Loaded checkpoint, int replicas) {
+        MugsConfig stored = checkpoint.config();
+        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
+            return checkpoint;
+        }
+        return new Checkpoints.Loaded(checkpoint.file(), checkpoint.content(),
+                stored.toBuilder().replicas(replicas).build());
+    }
+
     /** Bytes of every replica's engine buffers. */
     long engineBytes() {
         return replicas.stream().mapToLong(r -> r.teacher().plannedBytes() + r.student().plannedBytes()).sum();
