@@ -15,6 +15,7 @@ import io.mugs.vit.io.StateDict;
 import io.mugs.vit.io.Stateful;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -173,10 +174,17 @@ public final class MugsTrainer implements Stateful {
         long t2 = System.nanoTime();
         int epoch = epoch();
         int it = scheduleIndex();
-        List<String> clipped = update(student.gradients());
+        // Per-tensor work, dealt to the replicas' threads: one update and one EMA of the shared parameters.
+        List<Map<String, INDArray>> gradients = replicas.deal(student.gradients());
+        List<String> clipped = new ArrayList<>();
+        replicas.run(r -> update(gradients.get(r))).forEach(clipped::addAll);
         requireFiniteParameters();
         long t3 = System.nanoTime();
-        TeacherEma.update(teacherParams, studentParams, momentumSchedule[it]);
+        List<Map<String, INDArray>> teacherParts = replicas.deal(teacherParams);
+        replicas.run(r -> {
+            TeacherEma.update(teacherParts.get(r), studentParams, momentumSchedule[it]);
+            return r;
+        });
         long t4 = System.nanoTime();
         updateState(batch, teacher, student);
         long t5 = System.nanoTime();

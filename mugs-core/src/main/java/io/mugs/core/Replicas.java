@@ -242,6 +242,29 @@ final class Replicas {
                 stored.toBuilder().replicas(replicas).build());
     }
 
+    /**
+     * {@code arrays} dealt to the local replicas by length (largest first, to the least loaded), so that per-tensor
+     * work such as the optimiser update and the EMA can run on every replica's thread: part r for replica r.
+     */
+    List<Map<String, INDArray>> deal(Map<String, INDArray> arrays) {
+        List<Map<String, INDArray>> parts = new ArrayList<>();
+        for (int r = 0; r < replicas.size(); r++) {
+            parts.add(new LinkedHashMap<>());
+        }
+        List<Map.Entry<String, INDArray>> bySize = new ArrayList<>(arrays.entrySet());
+        bySize.sort((a, b) -> Long.compare(b.getValue().length(), a.getValue().length()));
+        long[] load = new long[parts.size()];
+        for (Map.Entry<String, INDArray> e : bySize) {
+            int least = 0;
+            for (int r = 1; r < load.length; r++) {
+                least = load[r] < load[least] ? r : least;
+            }
+            parts.get(least).put(e.getKey(), e.getValue());
+            load[least] += e.getValue().length();
+        }
+        return parts;
+    }
+
     /** Bytes of every replica's engine buffers. */
     long engineBytes() {
         return replicas.stream().mapToLong(r -> r.teacher().plannedBytes() + r.student().plannedBytes()).sum();

@@ -91,6 +91,7 @@ class ReplicaTest {
                 assertEquals(lossOne.get(i), lossTwo.get(i), 1e-5 * Math.abs(lossOne.get(i)), "loss of step " + i);
             }
             double rel = relativeDifference(two, one);
+            System.out.println("two replicas vs one, largest relative difference: " + rel);
             assertTrue(rel < 1e-5, "largest relative difference " + rel);
             // Every part of the state moved, so the comparison above is not between two untouched states.
             state(one).forEach((k, v) -> {
@@ -160,6 +161,35 @@ class ReplicaTest {
             assertEquals(2, withOne.iteration());
             run(withOne, loader, 2, 3);
             double rel = relativeDifference(withOne, straight);
+            System.out.println("resumed with one replica vs two, largest relative difference: " + rel);
+            assertTrue(rel < 1e-5, "largest relative difference " + rel);
+        }
+    }
+
+    @Test
+    void twoProcessesWithTheirOwnStateStayIdenticalAndMatchOneReplica() throws Exception {
+        // Each "process" is a trainer with one local replica and its own state, joined by a communicator as the
+        // NCCL path joins processes; here the in-JVM one, each trainer stepping in a thread of its own.
+        List<io.mugs.core.parallel.Communicator> world = io.mugs.core.parallel.InJvmCommunicator.group(2);
+        try (MultiCropLoader loader = Tiny.loader(config(1))) {
+            MugsTrainer one = new MugsTrainer(config(1), 3);
+            run(one, loader, 0, 3);
+            List<MugsTrainer> ranks = List.of(new MugsTrainer(config(2), 3, world.get(0)),
+                    new MugsTrainer(config(2), 3, world.get(1)));
+            assertEquals(1, ranks.get(0).localReplicas());
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                List<java.util.concurrent.Future<List<Double>>> losses = new ArrayList<>();
+                for (MugsTrainer t : ranks) {
+                    losses.add(pool.submit(() -> run(t, loader, 0, 3)));
+                }
+                assertEquals(losses.get(0).get(), losses.get(1).get());
+            } finally {
+                pool.shutdownNow();
+            }
+            assertEquals(0.0, relativeDifference(ranks.get(0), ranks.get(1)), "every process holds the same state");
+            double rel = relativeDifference(ranks.get(0), one);
+            System.out.println("two processes vs one replica, largest relative difference: " + rel);
             assertTrue(rel < 1e-5, "largest relative difference " + rel);
         }
     }
