@@ -187,6 +187,7 @@ public final class MugsTrainer implements Stateful {
         });
         long t4 = System.nanoTime();
         updateState(batch, teacher, student);
+        replicas.release(teacher, student);
         long t5 = System.nanoTime();
         millis.put("teacher", phases[0]);
         millis.put("student", phases[1]);

@@ -209,7 +209,14 @@ final class Replicas {
             lossValues.put(lossNames.get(i), losses.getDouble(i));
         }
         int n = c.size();
-        java.util.function.UnaryOperator<INDArray> gather = x -> Shards.viewMajor(c.allGather(x), 2, n);
+        java.util.function.UnaryOperator<INDArray> gather = x -> {
+            INDArray all = c.allGather(x);
+            INDArray ordered = Shards.viewMajor(all, 2, n);
+            if (ordered != all && all != x) {
+                all.close();   // off-heap memory back now, not when the garbage collector comes by
+            }
+            return ordered;
+        };
         TeacherOutputs teacher = new TeacherOutputs(gather.apply(t.patchMean()), t.instanceKeys().map(gather),
                 t.localGroupKeys().map(gather), t.groupLogits().map(gather), t.temperature());
         StudentOutputs student = new StudentOutputs(lossValues, s.gradients(),
@@ -263,6 +270,21 @@ final class Replicas {
             load[least] += e.getValue().length();
         }
         return parts;
+    }
+
+    /**
+     * Frees the arrays a step gathered across replicas (with one replica in all, these are the executors' own arrays
+     * and are kept).
+     */
+    void release(TeacherOutputs teacher, StudentOutputs student) {
+        if (worldSize() == 1) {
+            return;
+        }
+        List<INDArray> gathered = new ArrayList<>(List.of(teacher.patchMean(), student.patchMean()));
+        teacher.instanceKeys().ifPresent(gathered::add);
+        teacher.localGroupKeys().ifPresent(gathered::add);
+        teacher.groupLogits().ifPresent(gathered::add);
+        gathered.stream().filter(INDArray::closeable).forEach(INDArray::close);
     }
 
     /** Bytes of every replica's engine buffers. */

@@ -11,8 +11,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * the table.
  *
  * <p>All-reduce divides the work: the arrays are dealt to the replicas by size (largest first, to the least loaded),
- * each replica sums its arrays over the replicas in rank order and writes the sum into every replica's array. The
- * result is the same bits on every replica and for every thread schedule. All-gather concatenates in rank order.
+ * each replica sums its arrays over the replicas in rank order (into replica 0's array, then copies it to the others),
+ * so the result is the same bits on every replica and for every thread schedule, and nothing is allocated.
+ * All-gather concatenates in rank order.
  *
  * <p>If a replica fails between collectives, {@link #abort()} wakes the others with an {@link IllegalStateException}
  * instead of leaving them waiting; the group is unusable afterwards.
@@ -82,7 +83,7 @@ public final class InJvmCommunicator implements Communicator {
             if (owner[i] != rank) {
                 continue;
             }
-            INDArray sum = slot(0).get(i).dup();
+            INDArray sum = slot(0).get(i);     // summed in place: no per-step garbage for the GC to free
             for (int r = 1; r < table.size; r++) {
                 INDArray other = slot(r).get(i);
                 if (other.length() != sum.length()) {
@@ -92,7 +93,7 @@ public final class InJvmCommunicator implements Communicator {
                 }
                 sum.addi(other);
             }
-            for (int r = 0; r < table.size; r++) {
+            for (int r = 1; r < table.size; r++) {
                 slot(r).get(i).assign(sum);
             }
         }
