@@ -25,7 +25,11 @@ import java.util.SplittableRandom;
  * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark -Dexec.args="--preset fm"
  * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark \
  *     -Dexec.args="--preset vit_small --batch 8 --steps 3"
+ * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark \
+ *     -Dexec.args="--preset fm --steps 20 --replicas 1,2"
  * </pre>
+ * With several replica counts, each runs in a JVM of its own (same JVM options and class path), so that each peak
+ * RSS is its own; a table of images/s and peak RSS per replica count closes the output.
  */
 public final class TrainBenchmark {
 
@@ -40,18 +44,28 @@ public final class TrainBenchmark {
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
               --engine E   planned (default: io.mugs.engine's planned executor) or samediff (SameDiff's own session,
                            with a System.gc() after every step as the library needed before the executor)
+              --replicas R data-parallel replicas (threads sharing one state), or a list such as 1,2: one JVM per
+                           count, then a table of images/s and peak RSS per count (default: the preset's, 1)
             """;
 
     private TrainBenchmark() {
     }
 
     public static void main(String[] argv) {
-        RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
-        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine"), USAGE);
+        RuntimeSettings.apply();   // the launcher's JVM settings when run from an IDE
+        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine", "replicas"), USAGE);
+        String replicas = a.get("replicas", null);
+        if (replicas != null && replicas.contains(",")) {
+            ReplicaRuns.run(argv, replicas);
+            return;
+        }
         boolean fm = a.get("preset", "fm").equals("fm");
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
                 .with(a.getAll("set").toArray(String[]::new));
+        if (replicas != null) {
+            cfg = cfg.with("replicas=" + replicas.trim());
+        }
         int steps = a.getInt("steps", fm ? 10 : 3);
         boolean sameDiff = a.get("engine", "planned").equals("samediff");
         if (sameDiff) {
@@ -86,8 +100,9 @@ public final class TrainBenchmark {
             double flops = 3 * (2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize())
                     + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
-            System.out.printf("%s, batch %d (%d student views), engine %s, %s%n", fm ? "fashionMnistTiny" : "vit_small",
-                    n, cfg.studentViews(), sameDiff ? "samediff" : "planned", io.mugs.vit.Backend.describe());
+            System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, %s%n",
+                    fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), cfg.replicas(),
+                    sameDiff ? "samediff" : "planned", io.mugs.vit.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,
@@ -96,6 +111,8 @@ public final class TrainBenchmark {
                     + "%.2f GB)%n", VitBenchmark.peakRssBytes() / 1e9, trainer.engineBytes() / 1e9,
                     trainer.studentPeakLiveBytes() / 1e9,
                     (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1e9);
+            System.out.printf(java.util.Locale.ROOT, "%s replicas=%d images_per_s=%.3f peak_rss_gb=%.3f%n",
+                    ReplicaRuns.RESULT, cfg.replicas(), n * steps / sec, VitBenchmark.peakRssBytes() / 1e9);
             if (a.get("profile", null) != null && it.hasNext()) {
                 OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
                 trainer.model().student().addListeners(profile);

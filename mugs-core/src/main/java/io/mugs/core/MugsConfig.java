@@ -61,6 +61,9 @@ import io.mugs.vit.io.InputNormalisation;
  * @param centreMomentum         group-loss centre momentum (0.9)
  * @param seed                   seed of every random draw
  * @param workers                data-loading threads
+ * @param replicas               data-parallel replicas sharing one state (1); each runs {@code batchSize / replicas}
+ *                               images of every step in its own thread (see docs/data-parallel.md). Older config
+ *                               JSON without this field reads as 1
  */
 public record MugsConfig(
         VitConfig vit, MultiCropConfig crops,
@@ -73,7 +76,7 @@ public record MugsConfig(
         int epochs, int batchSize, double lr, double minLr, double warmupEpochs,
         double weightDecay, double weightDecayEnd, double momentumTeacher, double clipGrad,
         double freezeLastLayer, double patchEmbedLrMult, double centreMomentum,
-        long seed, int workers) {
+        long seed, int workers, int replicas) {
 
     /** Strict reading: 1.5 is not an int, "2" is not a number, null is not a primitive. */
     private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
@@ -114,6 +117,10 @@ public record MugsConfig(
         check(freezeLastLayer >= 0 && patchEmbedLrMult >= 0, "freezeLastLayer and patchEmbedLrMult must be >= 0");
         check(centreMomentum >= 0 && centreMomentum < 1, "centreMomentum must be in [0, 1)");
         check(workers >= 1, "workers must be >= 1");
+        check(replicas >= 1, "replicas must be >= 1, got " + replicas);
+        check(batchSize % replicas == 0, "batchSize " + batchSize + " does not split evenly over " + replicas
+                + " replicas (remainder " + batchSize % replicas + "): make batchSize a multiple of replicas, e.g. "
+                + (batchSize - batchSize % replicas) + " or " + (batchSize - batchSize % replicas + replicas));
     }
 
     private static void check(boolean ok, String message) {
@@ -147,7 +154,11 @@ public record MugsConfig(
 
     public static MugsConfig fromJson(String json) {
         try {
-            return JSON.readValue(json, MugsConfig.class);
+            JsonNode tree = JSON.readTree(json);
+            if (tree instanceof ObjectNode object && !object.has("replicas")) {
+                object.put("replicas", 1);      // written before data-parallel training existed
+            }
+            return JSON.treeToValue(tree, MugsConfig.class);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("Not a MugsConfig JSON: " + e.getOriginalMessage(), e);
         }
@@ -272,7 +283,7 @@ public record MugsConfig(
         b.epochs = epochs; b.batchSize = batchSize; b.lr = lr; b.minLr = minLr; b.warmupEpochs = warmupEpochs;
         b.weightDecay = weightDecay; b.weightDecayEnd = weightDecayEnd; b.momentumTeacher = momentumTeacher;
         b.clipGrad = clipGrad; b.freezeLastLayer = freezeLastLayer; b.patchEmbedLrMult = patchEmbedLrMult;
-        b.centreMomentum = centreMomentum; b.seed = seed; b.workers = workers;
+        b.centreMomentum = centreMomentum; b.seed = seed; b.workers = workers; b.replicas = replicas;
         return b;
     }
 
@@ -319,6 +330,7 @@ public record MugsConfig(
         private double centreMomentum = 0.9;
         private long seed = 0;
         private int workers = 2;
+        private int replicas = 1;
 
         public Builder vit(VitConfig v) { vit = v; return this; }
         public Builder crops(MultiCropConfig v) { crops = v; return this; }
@@ -357,6 +369,7 @@ public record MugsConfig(
         public Builder centreMomentum(double v) { centreMomentum = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
         public Builder workers(int v) { workers = v; return this; }
+        public Builder replicas(int v) { replicas = v; return this; }
 
         public MugsConfig build() {
             return new MugsConfig(vit, crops, instanceHidden, instanceOut, predictorHidden, groupHidden,
@@ -364,7 +377,7 @@ public record MugsConfig(
                     aggregatorDepth, officialPointerQuirk, instanceTemp, localGroupTemp, studentTemp,
                     warmupTeacherTemp, teacherTemp, warmupTeacherTempEpochs, lossWeights, pairing, epochs, batchSize,
                     lr, minLr, warmupEpochs, weightDecay, weightDecayEnd, momentumTeacher, clipGrad, freezeLastLayer,
-                    patchEmbedLrMult, centreMomentum, seed, workers);
+                    patchEmbedLrMult, centreMomentum, seed, workers, replicas);
         }
     }
 }

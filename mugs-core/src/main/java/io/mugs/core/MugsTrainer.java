@@ -1,9 +1,8 @@
 package io.mugs.core;
 
+import io.mugs.core.parallel.Communicator;
 import io.mugs.data.ImageSource;
-import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
-import io.mugs.data.MultiCropLoader;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
 import io.mugs.losses.GroupLoss;
@@ -12,11 +11,9 @@ import io.mugs.losses.NeighbourMemory;
 import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
-import io.mugs.vit.Backend;
 import io.mugs.vit.io.StateDict;
 import io.mugs.vit.io.Stateful;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -42,8 +39,12 @@ import org.slf4j.LoggerFactory;
  * <p>One {@link #step} = teacher forward on its 2 global views (targets) -> student forward + backward on 2 global
  * + N local views -> NaN check -> per-tensor clipping, AdamW (groups, frozen last layer) -> teacher EMA -> enqueue
  * the teacher keys, write the memories (teacher: view 0 of every image; student: view 0 of weak images), update the
- * centre. The gradients, the update and the state changes are separate methods so that a data-parallel runner can
- * insert a gradient all-reduce between them.
+ * centre. The gradients, the update and the state changes are separate methods.
+ *
+ * <p>With {@code config.replicas() = N > 1}, the teacher and student passes run on N replicas at once, each on
+ * {@code batchSize / N} images of every view in its own thread; gradients are averaged and teacher outputs gathered
+ * across them, and the update and state changes then run once (docs/data-parallel.md). One replica is the same path
+ * with collectives that do nothing.
  *
  * <pre>{@code
  * MugsTrainer trainer = new MugsTrainer(MugsConfig.fashionMnistTiny(), loader.stepsPerEpoch());
@@ -56,6 +57,7 @@ public final class MugsTrainer implements Stateful {
 
     private final MugsConfig config;
     private final MugsModel model;
+    private final Replicas replicas;
     private final GraphExecutor teacherExecutor;
     private final GraphExecutor studentExecutor;
     private final AdamW optimizer;
@@ -77,17 +79,36 @@ public final class MugsTrainer implements Stateful {
     private double trainingSeconds;
     private volatile boolean stopRequested;
 
+    /** A trainer whose {@code config.replicas()} replicas are threads of this JVM sharing one state. */
     public MugsTrainer(MugsConfig config, int itersPerEpoch) {
+        this(config, itersPerEpoch, null);
+    }
+
+    /**
+     * A trainer that is one replica of a run spanning several processes (one per GPU): {@code communicator} joins
+     * them ({@code size() == config.replicas()}); every process feeds the same global batches and takes the shard of
+     * its rank, and every process applies the same averaged update to its own copy of the state.
+     */
+    public MugsTrainer(MugsConfig config, int itersPerEpoch, Communicator communicator) {
         this.config = config;
         this.itersPerEpoch = itersPerEpoch;
         this.model = new MugsModel(config);
         this.studentParams = model.studentParameters();
         this.teacherParams = model.teacherParameters();
         this.lastLayer = new HashSet<>(model.lastLayerParameters());
-        this.teacherExecutor = GraphExecutor.outputs(model.teacher(), model.teacherOutputs());
-        List<String> studentOutputs = new ArrayList<>(model.lossOutputs());
-        studentOutputs.add(MugsModel.PATCH_MEAN);
-        this.studentExecutor = GraphExecutor.gradients(model.student(), studentOutputs, studentParams.keySet());
+        if (communicator != null && communicator.size() != config.replicas()) {
+            throw new IllegalArgumentException("the communicator joins " + communicator.size() + " processes but "
+                    + "replicas is " + config.replicas() + ": set replicas to the world size (WORLD_SIZE)");
+        }
+        this.replicas = communicator == null ? new Replicas(model, config.replicas(), null)
+                : new Replicas(model, 1, List.of(communicator));
+        if (config.replicas() > 1 && config.useBnInHead()) {
+            LOG.warn("useBnInHead with {} replicas: each replica normalises its heads with the statistics of its own "
+                    + "{} images (no synchronised batch norm; see docs/data-parallel.md)", config.replicas(),
+                    config.batchSize() / config.replicas());
+        }
+        this.teacherExecutor = replicas.get(0).teacher();
+        this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
         long seed = config.seed();
         DataType f = DataType.FLOAT;
@@ -128,69 +149,51 @@ public final class MugsTrainer implements Stateful {
      */
     public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
             throws IOException {
-        Backend.requireSupported();
-        Files.createDirectories(outputDir);
-        RunFolder.removeStaleTemporaryFiles(outputDir);
-        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir);
-        if (resume.isPresent()) {
-            RunFolder.requireResumable(outputDir, resume.get(), config);
-        }
-        RunFolder.writeConfig(outputDir, config);
-        try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
-                config.batchSize(), config.workers(), 2 * config.workers(), config.seed())) {
-            MugsTrainer trainer = new MugsTrainer(config, loader.stepsPerEpoch());
-            if (resume.isPresent()) {
-                Checkpoints.restore(resume.get(), trainer);
-                LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
-            }
-            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, data.size(), loader.stepsPerEpoch(),
-                    config.epochs(), Backend.describe());
-            listeners.forEach(l -> l.onFitStart(trainer));
-            boolean stopped = false;
-            while (!stopped && trainer.epoch() < config.epochs()) {
-                int epoch = trainer.epoch();
-                int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
-                long mark = System.nanoTime();
-                for (MultiCropBatch batch : loader.epoch(epoch, from)) {
-                    StepResult r = trainer.step(batch);
-                    // Data wait, the step, and the previous step's listeners: everything but epoch-end work.
-                    long now = System.nanoTime();
-                    trainer.trainingSeconds += (now - mark) / 1e9;
-                    mark = now;
-                    listeners.forEach(l -> l.onStep(trainer, r));
-                    if (trainer.stopRequested()) {
-                        stopped = true;
-                        LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
-                                trainer.iteration(), epoch);
-                        break;
-                    }
-                }
-                listeners.forEach(l -> l.onEpochEnd(trainer, epoch));
-            }
-            listeners.forEach(l -> l.onFitEnd(trainer));
-            return trainer;
-        }
+        return FitLoop.fit(config, data, outputDir, listeners);
+    }
+
+    /**
+     * Loads {@code checkpoint} into this trainer, which must have the configuration stored in it except perhaps
+     * {@code epochs} and {@code replicas}: replicas change how a step is computed, not what it computes, so a run
+     * written by 2 replicas resumes with 1 or 4.
+     */
+    public void restore(Checkpoints.Loaded checkpoint) throws IOException {
+        Checkpoints.restore(Replicas.withReplicas(checkpoint, config.replicas()), this);
     }
 
     /** Runs one full training step on {@code batch}. */
     public StepResult step(MultiCropBatch batch) {
         Map<String, Double> millis = new LinkedHashMap<>();
-        long t0 = System.nanoTime();
-        TeacherOutputs teacher = teacherForward(batch);
-        long t1 = System.nanoTime();
-        StudentOutputs student = studentGradients(batch, teacher);
+        Map<String, INDArray> globalMasks = globalMasks(batch.batchSize());
+        Map<String, INDArray> localMasks = localMasks(batch.batchSize());
+        double[] phases = new double[3];
+        Replicas.Pass pass = replicas.step(this, batch, globalMasks, localMasks, phases);
+        TeacherOutputs teacher = pass.teacher();
+        StudentOutputs student = pass.student();
+        requireFiniteLoss(student.losses());
         long t2 = System.nanoTime();
         int epoch = epoch();
         int it = scheduleIndex();
-        List<String> clipped = update(student.gradients());
+        // Per-tensor work, dealt to the replicas' threads: one update and one EMA of the shared parameters.
+        List<Map<String, INDArray>> gradients = replicas.deal(student.gradients());
+        List<String> clipped = new ArrayList<>();
+        replicas.run(r -> update(gradients.get(r))).forEach(clipped::addAll);
         requireFiniteParameters();
         long t3 = System.nanoTime();
-        TeacherEma.update(teacherParams, studentParams, momentumSchedule[it]);
+        List<Map<String, INDArray>> teacherParts = replicas.deal(teacherParams);
+        replicas.run(r -> {
+            TeacherEma.update(teacherParts.get(r), studentParams, momentumSchedule[it]);
+            return r;
+        });
         long t4 = System.nanoTime();
         updateState(batch, teacher, student);
+        replicas.release(teacher, student);
         long t5 = System.nanoTime();
-        millis.put("teacher", (t1 - t0) / 1e6);
-        millis.put("student", (t2 - t1) / 1e6);
+        millis.put("teacher", phases[0]);
+        millis.put("student", phases[1]);
+        if (replicas.worldSize() > 1) {
+            millis.put("collectives", phases[2]);
+        }
         millis.put("update", (t3 - t2) / 1e6);
         millis.put("ema", (t4 - t3) / 1e6);
         millis.put("state", (t5 - t4) / 1e6);
@@ -247,7 +250,10 @@ public final class MugsTrainer implements Stateful {
 
     /** Teacher forward on the two teacher views: instance and local-group targets, group logits, patch means. */
     public TeacherOutputs teacherForward(MultiCropBatch batch) {
-        Map<String, INDArray> out = teacherExecutor.run(teacherFeed(batch)).outputs();
+        return teacherOutputs(teacherExecutor.run(teacherFeed(batch)).outputs());
+    }
+
+    TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
         return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
                 Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)),
                 teacherTemperature.at(epoch()));
@@ -271,18 +277,48 @@ public final class MugsTrainer implements Stateful {
         for (String name : model.lossOutputs()) {
             losses.put(name, result.outputs().get(name).getDouble(0));
         }
+        requireFiniteLoss(losses);
+        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
+    }
+
+    private void requireFiniteLoss(Map<String, Double> losses) {
         double loss = losses.get(MugsModel.LOSS);
         if (!Double.isFinite(loss)) {
             throw new NonFiniteLossException("loss is " + loss + " at iteration " + iteration + " (epoch " + epoch()
                     + "; components " + losses + "): training stopped before the update; the last checkpoint is "
                     + "intact. Lower the learning rate or raise the warm-up, and resume.");
         }
-        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
     }
 
-    /** The student graph's placeholders: views, teacher targets, queues, memories and this step's drop-path masks. */
+    /** The student graph's placeholders with this step's drop-path masks for {@code batch}. */
     Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher) {
-        int b = batch.batchSize();
+        Map<String, INDArray> masks = new HashMap<>(globalMasks(batch.batchSize()));
+        masks.putAll(localMasks(batch.batchSize()));
+        return studentFeed(batch, teacher, masks);
+    }
+
+    /**
+     * This step's drop-path masks of the global views for a batch of {@code b} images. The masks of a step are drawn
+     * for the whole batch, global views first, and sliced per replica, so N replicas drop what one would.
+     */
+    private Map<String, INDArray> globalMasks(int b) {
+        return DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), maskRandom(), DataType.FLOAT);
+    }
+
+    /** This step's drop-path masks of the local views (drawn after the global ones from the same stream). */
+    private Map<String, INDArray> localMasks(int b) {
+        SplittableRandom rng = maskRandom();
+        DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT);
+        return DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
+                DataType.FLOAT);
+    }
+
+    private SplittableRandom maskRandom() {
+        return new SplittableRandom(config.seed() * 31 + iteration);
+    }
+
+    /** The student graph's placeholders: views, teacher targets, queues, memories and the drop-path masks. */
+    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(MugsModel.GLOBAL, batch.studentGlobals());
         if (batch.locals() != null) {
@@ -300,10 +336,7 @@ public final class MugsTrainer implements Stateful {
         });
         teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
                 GroupLoss.targets(centre.targets(logits, teacher.temperature()), pairing)));
-        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
-        feed.putAll(DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT));
-        feed.putAll(DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
-                DataType.FLOAT));
+        feed.putAll(masks);
         return feed;
     }
 
@@ -336,7 +369,17 @@ public final class MugsTrainer implements Stateful {
 
     /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
     public long engineBytes() {
-        return teacherExecutor.plannedBytes() + studentExecutor.plannedBytes();
+        return replicas.engineBytes();
+    }
+
+    /** Replicas of this trainer in this JVM (1 for a process of a multi-process run). */
+    public int localReplicas() {
+        return replicas.size();
+    }
+
+    /** Replica r's model: its variables are replica 0's arrays (the trainer's {@link #model()}). */
+    public MugsModel replicaModel(int r) {
+        return replicas.get(r).model();
     }
 
     /** Largest bytes of student-graph intermediates alive at one time (what an ideal allocator would need). */

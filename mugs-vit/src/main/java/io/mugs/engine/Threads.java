@@ -12,8 +12,14 @@ import org.nd4j.nativeblas.NativeOpsHolder;
  * {@code mugs.engine.parallelFlops} floating-point operations (default 2e8).
  *
  * <p>{@code -Dmugs.engine.threads=N} sets the wide count (default: the available processors); 1 turns it off.
+ * {@link #narrowThisThread()} turns it off for the calling thread only: data-parallel replicas already keep every
+ * core busy, one thread each.
+ *
+ * <pre>{@code
+ * Threads.narrowThisThread();   // first thing in a replica's worker thread
+ * }</pre>
  */
-final class Threads {
+public final class Threads {
 
     private static final NativeOps OPS = NativeOpsHolder.getInstance().getDeviceNativeOps();
     private static final int BASE = Math.max(1, OPS.ompGetMaxThreads());
@@ -21,12 +27,20 @@ final class Threads {
             Runtime.getRuntime().availableProcessors());
     private static final double MIN_FLOPS = Double.parseDouble(System.getProperty("mugs.engine.parallelFlops", "2e8"));
 
+    private static final ThreadLocal<Boolean> NARROW_ONLY = ThreadLocal.withInitial(() -> false);
+
     private Threads() {
+    }
+
+    /** From now on, ops issued by the calling thread run on {@code OMP_NUM_THREADS} threads, never widened. */
+    public static void narrowThisThread() {
+        NARROW_ONLY.set(true);
+        narrow();
     }
 
     /** Whether a matmul (or its backward, {@code backward}) of these inputs should run on every core. */
     static boolean wideMatmul(INDArray[] args, long[] iArgs, boolean backward) {
-        if (WIDE <= BASE || args.length < 2) {
+        if (WIDE <= BASE || args.length < 2 || NARROW_ONLY.get()) {
             return false;
         }
         INDArray a = args[0];

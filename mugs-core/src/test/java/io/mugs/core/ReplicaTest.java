@@ -1,0 +1,196 @@
+package io.mugs.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.mugs.data.MultiCropBatch;
+import io.mugs.data.MultiCropLoader;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/** Data-parallel replicas in one JVM: N replicas on B/N images each compute what one replica computes on B. */
+class ReplicaTest {
+
+    /** Tiny (batch 8) without batch norm in the heads: per-replica statistics would differ from the whole batch's. */
+    private static MugsConfig config(int replicas) {
+        return Tiny.config().toBuilder().useBnInHead(false).replicas(replicas).build();
+    }
+
+    /** Every state tensor of a trainer by name: student and teacher parameters, queues, memories, centre. */
+    private static Map<String, INDArray> state(MugsTrainer t) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        t.model().studentParameters().forEach((k, v) -> out.put("student/" + k, v));
+        t.model().teacherParameters().forEach((k, v) -> out.put("teacher/" + k, v));
+        out.put("instance_queue", t.instanceQueue().contents());
+        out.put("local_group_queue", t.localGroupQueue().contents());
+        out.put("student_memory", t.studentMemory().contents());
+        out.put("teacher_memory", t.teacherMemory().contents());
+        out.put("centre", t.centre().contents());
+        return out;
+    }
+
+    /**
+     * The largest {@code ||a - b|| / ||b||} over the state tensors. The key part of every {@code attn.qkv.bias} is
+     * left out: its gradient is zero in exact arithmetic (softmax ignores a shift shared by all keys), so AdamW turns
+     * the float rounding of that zero into steps of size lr, differently for every summation order.
+     */
+    private static double relativeDifference(MugsTrainer a, MugsTrainer b) {
+        Map<String, INDArray> sa = state(a);
+        Map<String, INDArray> sb = state(b);
+        assertEquals(sa.keySet(), sb.keySet());
+        double worst = 0;
+        for (String k : sa.keySet()) {
+            INDArray x = withoutKeyBias(k, sa.get(k));
+            INDArray y = withoutKeyBias(k, sb.get(k));
+            double norm = y.norm2Number().doubleValue();
+            double diff = x.sub(y).norm2Number().doubleValue();
+            worst = Math.max(worst, norm == 0 ? diff : diff / norm);
+        }
+        return worst;
+    }
+
+    private static INDArray withoutKeyBias(String name, INDArray x) {
+        if (!name.endsWith("attn.qkv.bias")) {
+            return x;
+        }
+        long d = x.length() / 3;
+        return Nd4j.concat(0, x.get(NDArrayIndex.interval(0, d)), x.get(NDArrayIndex.interval(2 * d, 3 * d)));
+    }
+
+    private static List<Double> run(MugsTrainer trainer, MultiCropLoader loader, int from, int to) {
+        List<Double> losses = new ArrayList<>();
+        for (int i = from; i < to; i++) {
+            MultiCropBatch batch = loader.batch(i / 3, i % 3);
+            losses.add(trainer.step(batch).loss());
+        }
+        return losses;
+    }
+
+    @Test
+    void twoReplicasOnFourImagesEachMatchOneReplicaOnEightAfterThreeSteps() {
+        try (MultiCropLoader loader = Tiny.loader(config(1))) {
+            MugsTrainer one = new MugsTrainer(config(1), 3);
+            MugsTrainer two = new MugsTrainer(config(2), 3);
+            assertEquals(2, two.localReplicas());
+            Map<String, INDArray> before = new LinkedHashMap<>();
+            state(one).forEach((k, v) -> before.put(k, v.dup()));
+            List<Double> lossOne = run(one, loader, 0, 3);
+            List<Double> lossTwo = run(two, loader, 0, 3);
+            for (int i = 0; i < 3; i++) {
+                assertEquals(lossOne.get(i), lossTwo.get(i), 1e-5 * Math.abs(lossOne.get(i)), "loss of step " + i);
+            }
+            double rel = relativeDifference(two, one);
+            System.out.println("two replicas vs one, largest relative difference: " + rel);
+            assertTrue(rel < 1e-5, "largest relative difference " + rel);
+            // Every part of the state moved, so the comparison above is not between two untouched states.
+            state(one).forEach((k, v) -> {
+                if (!k.startsWith("student/group_head.last_layer") && !k.startsWith("teacher/group_head.last_layer")) {
+                    assertTrue(v.sub(before.get(k)).amaxNumber().doubleValue() > 0, k + " unchanged after 3 steps");
+                }
+            });
+            assertEquals(one.studentMemory().pointer(), two.studentMemory().pointer());
+            assertEquals(one.teacherMemory().pointer(), two.teacherMemory().pointer());
+            assertEquals(one.instanceQueue().pointer(), two.instanceQueue().pointer());
+        }
+    }
+
+    @Test
+    void replicasShareOneSetOfParameterArrays() {
+        try (MultiCropLoader loader = Tiny.loader(config(2))) {
+            MugsTrainer two = new MugsTrainer(config(2), 3);
+            run(two, loader, 0, 1);
+            MugsModel first = two.replicaModel(0);
+            MugsModel second = two.replicaModel(1);
+            assertSame(two.model(), first);
+            Map<String, INDArray> s1 = second.studentParameters();
+            first.studentParameters().forEach((k, v) -> assertSame(v, s1.get(k), k));
+            Map<String, INDArray> t1 = second.teacherParameters();
+            first.teacherParameters().forEach((k, v) -> assertSame(v, t1.get(k), k));
+            assertEquals(first.studentParameters().size(), s1.size());
+            assertEquals(first.teacherParameters().size(), t1.size());
+        }
+    }
+
+    @Test
+    void aBatchThatDoesNotSplitEvenlyNamesTheRemainder() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Tiny.config().toBuilder().batchSize(10).replicas(4).build());
+        assertEquals("Invalid MugsConfig: batchSize 10 does not split evenly over 4 replicas (remainder 2): make "
+                + "batchSize a multiple of replicas, e.g. 8 or 12", e.getMessage());
+        var zero = assertThrows(IllegalArgumentException.class, () -> Tiny.config().toBuilder().replicas(0).build());
+        assertEquals("Invalid MugsConfig: replicas must be >= 1, got 0", zero.getMessage());
+    }
+
+    @Test
+    void configJsonWithoutReplicasReadsAsOne() {
+        MugsConfig cfg = config(2);
+        assertEquals(cfg.toJson(), MugsConfig.fromJson(cfg.toJson()).toJson());
+        String old = cfg.toJson().replaceAll(",\\s*\"replicas\"\\s*:\\s*2", "");
+        assertTrue(!old.contains("replicas"), old);
+        assertEquals(1, MugsConfig.fromJson(old).replicas());
+        assertEquals(cfg.toBuilder().replicas(1).build().toJson(), MugsConfig.fromJson(old).toJson());
+        assertEquals(4, cfg.with("replicas=4").replicas());
+    }
+
+    @Test
+    void aCheckpointOfTwoReplicasResumesWithOneAndWithTwo(@TempDir Path dir) throws IOException {
+        try (MultiCropLoader loader = Tiny.loader(config(2))) {
+            MugsTrainer straight = new MugsTrainer(config(2), 3);
+            run(straight, loader, 0, 2);
+            Path file = Checkpoints.save(dir, straight, 2);
+            run(straight, loader, 2, 3);
+
+            MugsTrainer withTwo = new MugsTrainer(config(2), 3);
+            withTwo.restore(Checkpoints.read(file));
+            run(withTwo, loader, 2, 3);
+            assertEquals(0.0, relativeDifference(withTwo, straight), "same replicas: the same bits");
+
+            MugsTrainer withOne = new MugsTrainer(config(1), 3);
+            withOne.restore(Checkpoints.read(file));
+            assertEquals(2, withOne.iteration());
+            run(withOne, loader, 2, 3);
+            double rel = relativeDifference(withOne, straight);
+            System.out.println("resumed with one replica vs two, largest relative difference: " + rel);
+            assertTrue(rel < 1e-5, "largest relative difference " + rel);
+        }
+    }
+
+    @Test
+    void twoProcessesWithTheirOwnStateStayIdenticalAndMatchOneReplica() throws Exception {
+        // Each "process" is a trainer with one local replica and its own state, joined by a communicator as the
+        // NCCL path joins processes; here the in-JVM one, each trainer stepping in a thread of its own.
+        List<io.mugs.core.parallel.Communicator> world = io.mugs.core.parallel.InJvmCommunicator.group(2);
+        try (MultiCropLoader loader = Tiny.loader(config(1))) {
+            MugsTrainer one = new MugsTrainer(config(1), 3);
+            run(one, loader, 0, 3);
+            List<MugsTrainer> ranks = List.of(new MugsTrainer(config(2), 3, world.get(0)),
+                    new MugsTrainer(config(2), 3, world.get(1)));
+            assertEquals(1, ranks.get(0).localReplicas());
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                List<java.util.concurrent.Future<List<Double>>> losses = new ArrayList<>();
+                for (MugsTrainer t : ranks) {
+                    losses.add(pool.submit(() -> run(t, loader, 0, 3)));
+                }
+                assertEquals(losses.get(0).get(), losses.get(1).get());
+            } finally {
+                pool.shutdownNow();
+            }
+            assertEquals(0.0, relativeDifference(ranks.get(0), ranks.get(1)), "every process holds the same state");
+            double rel = relativeDifference(ranks.get(0), one);
+            System.out.println("two processes vs one replica, largest relative difference: " + rel);
+            assertTrue(rel < 1e-5, "largest relative difference " + rel);
+        }
+    }
+}
