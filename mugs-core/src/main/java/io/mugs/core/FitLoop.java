@@ -39,7 +39,8 @@ final class FitLoop {
                 Checkpoints.restore(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
             }
-            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, loader.source().size(), loader.stepsPerEpoch(),
+            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, loader.source().size(),
+                    loader.stepsPerEpoch(),
                     config.epochs(), Backend.describe());
             listeners.forEach(l -> l.onFitStart(trainer));
             boolean stopped = false;
