@@ -177,8 +177,11 @@ public final class MugsTrainer implements Stateful {
         // Per-tensor work, dealt to the replicas' threads: one update and one EMA of the shared parameters.
         List<Map<String, INDArray>> gradients = replicas.deal(student.gradients());
         List<String> clipped = new ArrayList<>();
-        replicas.run(r -> update(gradients.get(r))).forEach(clipped::addAll);
-        requireFiniteParameters();
+        replicas.run(r -> {
+            List<String> c = update(gradients.get(r));
+            requireFiniteParameters(gradients.get(r).keySet());   // each thread checks the tensors it updated
+            return c;
+        }).forEach(clipped::addAll);
         long t3 = System.nanoTime();
         List<Map<String, INDArray>> teacherParts = replicas.deal(teacherParams);
         replicas.run(r -> {
@@ -204,11 +207,11 @@ public final class MugsTrainer implements Stateful {
     }
 
     /** After the update: a NaN or infinite student parameter stops training before the EMA spreads it. */
-    private void requireFiniteParameters() {
-        for (Map.Entry<String, INDArray> e : studentParams.entrySet()) {
-            double sum = e.getValue().sumNumber().doubleValue();   // NaN or infinite iff an element is (or overflow)
+    private void requireFiniteParameters(java.util.Set<String> names) {
+        for (String name : names) {
+            double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
             if (!Double.isFinite(sum)) {
-                throw new NonFiniteWeightsException("student parameter '" + e.getKey() + "' became NaN or infinite "
+                throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
                         + "in the update of iteration " + iteration + " (lr " + lrSchedule[scheduleIndex()]
                         + ") although the loss was finite: training stopped before the teacher and the state were "
                         + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
