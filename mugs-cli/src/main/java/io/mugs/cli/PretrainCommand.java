@@ -5,7 +5,9 @@ import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
 import io.mugs.data.ImageSource;
+import io.mugs.plots.TrainingCurves;
 import io.mugs.vit.io.BackboneFiles;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -185,18 +187,36 @@ final class PretrainCommand implements Callable<Integer> {
             double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), knnTrain,
                     knnTest);
             double raw = PixelBaseline.knnTop1(knnTrain, knnTest, cfg.inputNormalisation());
-            console.println(finalLine(knnTest.size(), acc, raw));
+            console.println(finalLine(knnTest.size(), untrainedAccuracy(out.resolve("metrics.jsonl")), acc, raw));
         }
         console.flush();
         return 0;
     }
 
-    /** The main job's last line: the teacher's k-NN, the raw-pixel k-NN and the distance between them. */
-    static String finalLine(int testImages, double teacher, double raw) {
+    /**
+     * The main job's last line: the untrained teacher's k-NN (NaN when the log has none), the trained teacher's, the
+     * raw-pixel k-NN and the distances between them.
+     */
+    static String finalLine(int testImages, double untrained, double teacher, double raw) {
         double points = 100 * (teacher - raw);
-        return String.format(Locale.ROOT, "k-NN top-1 (k 20, T 0.07) on %d test images: Mugs teacher %.2f %%, "
-                + "raw pixels %.2f %% (%.2f points %s raw pixels)", testImages, 100 * teacher, 100 * raw,
-                Math.abs(points), points < 0 ? "below" : "above");
+        String learned = Double.isNaN(untrained) ? "" : String.format(Locale.ROOT,
+                "untrained teacher %.2f %%, ", 100 * untrained);
+        String gain = Double.isNaN(untrained) ? "" : String.format(Locale.ROOT, " (%+.2f points from pretraining)",
+                100 * (teacher - untrained));
+        return String.format(Locale.ROOT, "k-NN top-1 (k 20, T 0.07) on %d test images: %sMugs teacher %.2f %%%s, "
+                + "raw pixels %.2f %% (%.2f points %s raw pixels)", testImages, learned, 100 * teacher, gain,
+                100 * raw, Math.abs(points), points < 0 ? "below" : "above");
+    }
+
+    /** The k-NN of the untrained teacher (the monitor's first point, iteration -1) from the run's log, or NaN. */
+    static double untrainedAccuracy(Path metrics) {
+        try {
+            List<double[]> knn = TrainingCurves.read(metrics).get("knn_top1");
+            return knn != null && knn.get(0)[0] < 0 ? knn.get(0)[1] : Double.NaN;
+        } catch (IOException e) {
+            LOG.warn("cannot read the untrained k-NN from {}: {}", metrics, e.getMessage());
+            return Double.NaN;
+        }
     }
 
     private void checkOptions() {

@@ -104,9 +104,22 @@ class CliTest {
 
     @Test
     void finalLineSaysHowFarFromRawPixels() {
-        assertEquals("k-NN top-1 (k 20, T 0.07) on 1000 test images: Mugs teacher 69.00 %, raw pixels 82.30 % "
-                + "(13.30 points below raw pixels)", PretrainCommand.finalLine(1000, 0.69, 0.823));
-        assertTrue(PretrainCommand.finalLine(10, 0.9, 0.8).endsWith("(10.00 points above raw pixels)"));
+        assertEquals("k-NN top-1 (k 20, T 0.07) on 1000 test images: untrained teacher 63.00 %, Mugs teacher 69.00 % "
+                + "(+6.00 points from pretraining), raw pixels 82.30 % (13.30 points below raw pixels)",
+                PretrainCommand.finalLine(1000, 0.63, 0.69, 0.823));
+        assertEquals("k-NN top-1 (k 20, T 0.07) on 10 test images: Mugs teacher 90.00 %, raw pixels 80.00 % "
+                + "(10.00 points above raw pixels)", PretrainCommand.finalLine(10, Double.NaN, 0.9, 0.8));
+    }
+
+    @Test
+    void untrainedAccuracyIsTheMonitorsFirstPoint(@TempDir Path tmp) throws Exception {
+        Path metrics = tmp.resolve("metrics.jsonl");
+        Files.writeString(metrics, "{\"iteration\":-1,\"epoch\":-1,\"train_s\":0.0,\"knn_top1\":0.6982}\n"
+                + "{\"iteration\":0,\"loss\":8.1}\n{\"iteration\":124,\"epoch\":0,\"knn_top1\":0.71}\n");
+        assertEquals(0.6982, PretrainCommand.untrainedAccuracy(metrics), 0);
+        Files.writeString(metrics, "{\"iteration\":124,\"epoch\":0,\"knn_top1\":0.71}\n");
+        assertTrue(Double.isNaN(PretrainCommand.untrainedAccuracy(metrics)), "a resumed log without the first point");
+        assertTrue(Double.isNaN(PretrainCommand.untrainedAccuracy(tmp.resolve("none.jsonl"))));
     }
 
     @Test
