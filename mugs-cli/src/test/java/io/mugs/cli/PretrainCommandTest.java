@@ -124,8 +124,9 @@ class PretrainCommandTest {
         assertEquals(0, r.code(), r.err());
         String last = r.out().lines().reduce((a, b) -> b).orElseThrow();
         assertTrue(last.matches("k-NN top-1 \\(k 20, T 0\\.07\\) on 24 test images: untrained teacher \\d+\\.\\d\\d %, "
-                + "Mugs teacher \\d+\\.\\d\\d % \\([+-]\\d+\\.\\d\\d points from pretraining\\), raw pixels 100\\.00 % \\(\\d+\\.\\d\\d points below raw pixels\\)|.*\\(0\\.00 points above raw "
-                + "pixels\\)"), last);
+                + "Mugs teacher \\d+\\.\\d\\d % \\([+-]\\d+\\.\\d\\d points from pretraining\\), "
+                + "raw pixels 100\\.00 % \\(\\d+\\.\\d\\d points below raw pixels\\)"
+                + "|.*\\(0\\.00 points above raw pixels\\)"), last);
         InputNormalisation input = Backbones.normalisation(run.resolve("teacher.safetensors")).orElseThrow();
         assertArrayEquals(new double[] {0.5}, input.mean(), 0);
         assertArrayEquals(new double[] {0.25}, input.std(), 0);

@@ -275,10 +275,10 @@ public record MugsConfig(
      * part of the training set, docs/results-fashion-mnist.md "Recipe study"): {@link #fashionMnistTiny()} with
      * larger crops (global 85-100 % of the image, local 30-60 %: the classes differ in sleeves, collars and hems that
      * smaller crops cut away), without the group loss (at this scale it slows the steps by a sixth and does not help
-     * the features), a warm-up and a
-     * prototype freeze of 0.1 epoch instead of 1 (188 steps; the tiny preset's are sized for the 4,000-image subset)
-     * and 7 epochs (13,125 steps of 32, about 55 minutes at 128 images/s). Its name on the command line is
-     * {@code fashion-mnist}; {@code fashion-mnist-tiny} keeps the earlier settings for comparison.
+     * the features), a warm-up and a prototype freeze of 0.1 epoch instead of 1 (188 steps; the tiny preset's are
+     * sized for the 4,000-image subset) and 7 epochs (13,125 steps of 32: 56.5 training minutes in the results
+     * page's run). Its name on the command line is {@code fashion-mnist}; {@code fashion-mnist-tiny} keeps the
+     * earlier settings for comparison.
      */
     public static MugsConfig fashionMnist() {
         MugsConfig tiny = fashionMnistTiny();
