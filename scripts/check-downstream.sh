@@ -54,7 +54,7 @@ fail() { echo "check-downstream FAILED: $*" >&2; exit 1; }
 echo "check-downstream: installing Mugs $version into $repo"
 mvnw -Prelease install -DskipTests
 
-for m in mugs-vit mugs-losses mugs-data mugs-plots mugs-eval mugs-core; do
+for m in mugs-io mugs-engine mugs-vit mugs-losses mugs-data mugs-plots mugs-eval mugs-core; do
   for suffix in .jar -sources.jar -javadoc.jar .pom; do
     f="$repo/io/mugs/$m/$version/$m-$version$suffix"
     [[ -s "$f" ]] || fail "$f was not installed; check the $m module's pom.xml"

@@ -8,7 +8,7 @@ import io.mugs.losses.InfoNceLoss;
 import io.mugs.losses.MultiCropPairing;
 import io.mugs.losses.NeighbourLookup;
 import io.mugs.losses.NeighbourMemory;
-import io.mugs.vit.Gradients;
+import io.mugs.engine.Gradients;
 import io.mugs.vit.Initializers;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitConfig;

@@ -1,5 +1,7 @@
 package io.mugs.examples;
 
+import io.mugs.engine.Backend;
+
 import io.mugs.core.RuntimeSettings;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsTrainer;
@@ -102,7 +104,7 @@ public final class TrainBenchmark {
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
             System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, %s%n",
                     fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), cfg.replicas(),
-                    sameDiff ? "samediff" : "planned", io.mugs.vit.Backend.describe());
+                    sameDiff ? "samediff" : "planned", io.mugs.engine.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,

@@ -4,7 +4,7 @@ import io.mugs.data.ImageSource;
 import io.mugs.eval.Backbones;
 import io.mugs.eval.FeatureExtractor;
 import io.mugs.vit.VisionTransformer;
-import io.mugs.vit.io.InputNormalisation;
+import io.mugs.io.InputNormalisation;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;

@@ -3,7 +3,7 @@ package io.mugs.cli;
 import io.mugs.data.EvalPreprocessing;
 import io.mugs.data.ImageSource;
 import io.mugs.eval.KnnClassifier;
-import io.mugs.vit.io.InputNormalisation;
+import io.mugs.io.InputNormalisation;
 import java.io.IOException;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -6,7 +6,7 @@ import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
 import io.mugs.data.ImageSource;
 import io.mugs.plots.TrainingCurves;
-import io.mugs.vit.io.BackboneFiles;
+import io.mugs.vit.weights.BackboneFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

@@ -2,10 +2,10 @@ package io.mugs.core;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.mugs.vit.Backend;
-import io.mugs.vit.io.CheckpointFile;
-import io.mugs.vit.io.InputNormalisation;
-import io.mugs.vit.io.StateDict;
+import io.mugs.engine.Backend;
+import io.mugs.io.CheckpointFile;
+import io.mugs.io.InputNormalisation;
+import io.mugs.io.StateDict;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

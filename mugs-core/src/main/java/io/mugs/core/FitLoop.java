@@ -4,7 +4,7 @@ import io.mugs.data.ImageSource;
 import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.data.MultiCropLoader;
-import io.mugs.vit.Backend;
+import io.mugs.engine.Backend;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

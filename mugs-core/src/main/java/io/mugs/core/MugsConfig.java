@@ -13,7 +13,7 @@ import io.mugs.data.MultiCropConfig;
 import io.mugs.losses.LossWeights;
 import io.mugs.losses.MultiCropPairing;
 import io.mugs.vit.VitConfig;
-import io.mugs.vit.io.InputNormalisation;
+import io.mugs.io.InputNormalisation;
 
 /**
  * Everything that defines a Mugs pretraining run: one immutable, validated value with a JSON form, written next

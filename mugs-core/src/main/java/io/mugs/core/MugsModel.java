@@ -1,7 +1,7 @@
 package io.mugs.core;
 
-import io.mugs.vit.io.StateDict;
-import io.mugs.vit.io.Stateful;
+import io.mugs.io.StateDict;
+import io.mugs.io.Stateful;
 import io.mugs.losses.GroupHead;
 import io.mugs.losses.GroupLoss;
 import io.mugs.losses.InfoNceLoss;

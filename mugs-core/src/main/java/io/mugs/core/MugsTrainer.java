@@ -1,5 +1,8 @@
 package io.mugs.core;
 
+import io.mugs.engine.optim.AdamW;
+import io.mugs.engine.optim.Schedules;
+
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.ImageSource;
 import io.mugs.data.MultiCropBatch;
@@ -11,8 +14,8 @@ import io.mugs.losses.NeighbourMemory;
 import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
-import io.mugs.vit.io.StateDict;
-import io.mugs.vit.io.Stateful;
+import io.mugs.io.StateDict;
+import io.mugs.io.Stateful;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.mugs.vit.io.CheckpointFile;
+import io.mugs.io.CheckpointFile;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

@@ -1,5 +1,8 @@
 package io.mugs.core;
 
+import io.mugs.engine.optim.AdamW;
+import io.mugs.engine.optim.Schedules;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.data.MultiCropLoader;
-import io.mugs.vit.io.CheckpointFile;
-import io.mugs.vit.io.StateDict;
+import io.mugs.io.CheckpointFile;
+import io.mugs.io.StateDict;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

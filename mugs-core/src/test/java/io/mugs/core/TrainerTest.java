@@ -1,5 +1,7 @@
 package io.mugs.core;
 
+import io.mugs.io.SafeTensors;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -176,7 +178,7 @@ class TrainerTest {
             }
             assertEquals(2, Checkpoints.list(dir).size());
             assertTrue(Checkpoints.latest(dir).orElseThrow().getFileName().toString().contains("000000003"));
-            var meta = io.mugs.vit.io.SafeTensors.read(Checkpoints.latest(dir).orElseThrow()).metadata();
+            var meta = io.mugs.io.SafeTensors.read(Checkpoints.latest(dir).orElseThrow()).metadata();
             assertTrue(meta.get("manifest").contains("\"backend\"") && meta.get("manifest").contains("\"jvm\""));
         }
     }

@@ -1,8 +1,8 @@
 package io.mugs.losses;
 
 import io.mugs.vit.Initializers;
-import io.mugs.vit.io.StateDict;
-import io.mugs.vit.io.Stateful;
+import io.mugs.io.StateDict;
+import io.mugs.io.Stateful;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -1,7 +1,7 @@
 package io.mugs.losses;
 
-import io.mugs.vit.io.StateDict;
-import io.mugs.vit.io.Stateful;
+import io.mugs.io.StateDict;
+import io.mugs.io.Stateful;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.mugs.vit.Gradients;
+import io.mugs.engine.Gradients;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;

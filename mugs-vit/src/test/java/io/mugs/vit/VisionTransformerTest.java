@@ -1,12 +1,14 @@
 package io.mugs.vit;
 
+import io.mugs.engine.Gradients;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.mugs.vit.io.BackboneFiles;
+import io.mugs.vit.weights.BackboneFiles;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
