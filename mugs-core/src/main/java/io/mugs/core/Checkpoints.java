@@ -143,6 +143,15 @@ public final class Checkpoints {
         return Optional.empty();
     }
 
+    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
+    static Loaded withReplicas(Loaded checkpoint, int replicas) {
+        MugsConfig stored = checkpoint.config();
+        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
+            return checkpoint;
+        }
+        return new Loaded(checkpoint.file(), checkpoint.content(), stored.toBuilder().replicas(replicas).build());
+    }
+
     /** Reads the config stored in a checkpoint. */
     public static MugsConfig config(Path file) throws IOException {
         return read(file).config();

@@ -27,7 +27,7 @@ final class FitLoop {
         Files.createDirectories(outputDir);
         RunFolder.removeStaleTemporaryFiles(outputDir);
         Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir)
-                .map(c -> Replicas.withReplicas(c, config.replicas()));
+                .map(c -> Checkpoints.withReplicas(c, config.replicas()));
         if (resume.isPresent()) {
             RunFolder.requireResumable(outputDir, resume.get(), config);
         }

@@ -23,6 +23,8 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.OptionalDouble;
+import java.util.function.UnaryOperator;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -61,7 +63,6 @@ public final class MugsTrainer implements Stateful {
     private final MugsConfig config;
     private final MugsModel model;
     private final Replicas replicas;
-    private final GraphExecutor teacherExecutor;
     private final GraphExecutor studentExecutor;
     private final AdamW optimizer;
     private final Map<String, INDArray> studentParams;
@@ -110,7 +111,6 @@ public final class MugsTrainer implements Stateful {
                     + "{} images (no synchronised batch norm; see docs/data-parallel.md)", config.replicas(),
                     config.batchSize() / config.replicas());
         }
-        this.teacherExecutor = replicas.get(0).teacher();
         this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
         long seed = config.seed();
@@ -161,56 +161,149 @@ public final class MugsTrainer implements Stateful {
      * written by 2 replicas resumes with 1 or 4.
      */
     public void restore(Checkpoints.Loaded checkpoint) throws IOException {
-        Checkpoints.restore(Replicas.withReplicas(checkpoint, config.replicas()), this);
+        Checkpoints.restore(Checkpoints.withReplicas(checkpoint, config.replicas()), this);
     }
 
-    /** Runs one full training step on {@code batch}. */
+    /**
+     * Runs one full training step on {@code batch}: the phases below, top to bottom. A phase that runs per replica
+     * spreads itself over the replicas (each on its shard of the batch, on its own thread); the update, the EMA and
+     * the state changes run once on the shared state.
+     */
     public StepResult step(MultiCropBatch batch) {
-        Map<String, Double> millis = new LinkedHashMap<>();
-        Map<String, INDArray> globalMasks = globalMasks(batch.batchSize());
-        Map<String, INDArray> localMasks = localMasks(batch.batchSize());
-        double[] phases = new double[3];
-        Replicas.Pass pass = replicas.step(this, batch, globalMasks, localMasks, phases);
-        TeacherOutputs teacher = pass.teacher();
-        StudentOutputs student = pass.student();
-        requireFiniteLoss(student.losses());
-        long t2 = System.nanoTime();
-        int epoch = epoch();
         int it = scheduleIndex();
-        // Per-tensor work, dealt to the replicas' threads: one update and one EMA of the shared parameters.
-        List<Map<String, INDArray>> gradients = replicas.deal(student.gradients());
-        List<String> clipped = new ArrayList<>();
-        replicas.run(r -> {
-            List<String> c = update(gradients.get(r));
-            requireFiniteParameters(gradients.get(r).keySet());   // each thread checks the tensors it updated
-            return c;
-        }).forEach(clipped::addAll);
+        double temperature = teacherTemperature.at(epoch());
+        DropPathMasks masks = dropPathMasks(batch.batchSize());
+        long t0 = System.nanoTime();
+        List<TeacherOutputs> teacherShards = teacherForward(batch);
+        long t1 = System.nanoTime();
+        List<StudentOutputs> studentShards = studentGradients(batch, teacherShards, masks, temperature);
+        long t2 = System.nanoTime();
+        Gathered all = collectives(teacherShards, studentShards);
         long t3 = System.nanoTime();
-        List<Map<String, INDArray>> teacherParts = replicas.deal(teacherParams);
-        replicas.run(r -> {
-            TeacherEma.update(teacherParts.get(r), studentParams, momentumSchedule[it]);
-            return r;
-        });
+        requireFiniteLoss(all.student().losses());
+        int clipped = update(all.student().gradients());
         long t4 = System.nanoTime();
-        updateState(batch, teacher, student);
-        replicas.release(teacher, student);
+        teacherEma(momentumSchedule[it]);
         long t5 = System.nanoTime();
-        millis.put("teacher", phases[0]);
-        millis.put("student", phases[1]);
-        if (replicas.worldSize() > 1) {
-            millis.put("collectives", phases[2]);
-        }
-        millis.put("update", (t3 - t2) / 1e6);
-        millis.put("ema", (t4 - t3) / 1e6);
-        millis.put("state", (t5 - t4) / 1e6);
-        StepResult result = new StepResult(iteration, epoch, student.losses(), lrSchedule[it], wdSchedule[it],
-                momentumSchedule[it], teacher.temperature(), batch.weakFraction(), clipped.size(), millis);
+        updateState(batch, all.teacher(), all.student());
+        replicas.release(all.gatheredArrays());
+        long t6 = System.nanoTime();
+        PhaseTimes times = new PhaseTimes(ms(t0, t1), ms(t1, t2),
+                replicas.worldSize() > 1 ? OptionalDouble.of(ms(t2, t3)) : OptionalDouble.empty(),
+                ms(t3, t4), ms(t4, t5), ms(t5, t6));
+        StepResult result = new StepResult(iteration, epoch(), all.student().losses(), lrSchedule[it], wdSchedule[it],
+                momentumSchedule[it], temperature, batch.weakFraction(), clipped, times);
         iteration++;
         return result;
     }
 
+    private static double ms(long from, long to) {
+        return (to - from) / 1e6;
+    }
+
+    /**
+     * Phase 1, teacher: the teacher graph on each local replica's shard of the two teacher views; one
+     * {@link TeacherOutputs} per local replica, in replica order (one replica: the whole batch).
+     */
+    public List<TeacherOutputs> teacherForward(MultiCropBatch batch) {
+        return replicas.run(r -> teacherOutputs(replicas.get(r).teacher().run(teacherFeed(replicas.shard(batch, r)))
+                .outputs()));
+    }
+
+    private static TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
+        return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
+                Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)));
+    }
+
+    /**
+     * Phase 2, student: forward and backward of the student graph on each local replica's shard (its globals and
+     * locals, its slice of the drop-path masks, its teacher's targets); one {@link StudentOutputs} per local
+     * replica, not yet averaged.
+     *
+     * @param teacher     {@link #teacherForward} of the same batch
+     * @param masks       this step's drop-path masks for the whole batch ({@link #dropPathMasks})
+     * @param temperature the teacher temperature of the group targets at this step's epoch
+     */
+    public List<StudentOutputs> studentGradients(MultiCropBatch batch, List<TeacherOutputs> teacher,
+                                                 DropPathMasks masks, double temperature) {
+        return replicas.run(r -> {
+            GraphExecutor.Result s = replicas.get(r).student().run(studentFeed(replicas.shard(batch, r),
+                    teacher.get(r), masks.shard(replicas, r, config.crops().localCrops()), temperature));
+            Map<String, Double> losses = new LinkedHashMap<>();
+            for (String name : model.lossOutputs()) {
+                losses.put(name, s.outputs().get(name).getDouble(0));
+            }
+            return new StudentOutputs(losses, s.gradients(), s.outputs().get(MugsModel.PATCH_MEAN));
+        });
+    }
+
+    /** A step's teacher and student outputs for the whole batch, and the arrays the collectives made for them. */
+    record Gathered(TeacherOutputs teacher, StudentOutputs student, List<INDArray> gatheredArrays) {
+    }
+
+    /**
+     * Phase 3, collectives: on every replica at once, gradients and losses averaged over all replicas (in place), and
+     * teacher outputs and student patch means all-gathered in single-replica order. Returns replica 0's view (every
+     * replica's is the same). With one replica in all, the outputs themselves.
+     */
+    Gathered collectives(List<TeacherOutputs> teacher, List<StudentOutputs> student) {
+        return replicas.run(r -> {
+            StudentOutputs s = student.get(r);
+            List<String> lossNames = List.copyOf(s.losses().keySet());
+            INDArray losses = Nd4j.create(DataType.DOUBLE, lossNames.size());
+            for (int i = 0; i < lossNames.size(); i++) {
+                losses.putScalar(i, s.losses().get(lossNames.get(i)));
+            }
+            List<INDArray> reduced = new ArrayList<>(s.gradients().values());
+            reduced.add(losses);
+            replicas.allReduceMean(r, reduced);
+            Map<String, Double> lossValues = new LinkedHashMap<>();
+            for (int i = 0; i < lossNames.size(); i++) {
+                lossValues.put(lossNames.get(i), losses.getDouble(i));
+            }
+            List<INDArray> gathered = new ArrayList<>();
+            UnaryOperator<INDArray> gather = x -> {
+                INDArray g = replicas.gatherViews(r, x);
+                gathered.add(g);
+                return g;
+            };
+            TeacherOutputs t = teacher.get(r);
+            TeacherOutputs allTeacher = new TeacherOutputs(gather.apply(t.patchMean()), t.instanceKeys().map(gather),
+                    t.localGroupKeys().map(gather), t.groupLogits().map(gather));
+            StudentOutputs allStudent = new StudentOutputs(lossValues, s.gradients(), gather.apply(s.patchMean()));
+            return new Gathered(allTeacher, allStudent, gathered);
+        }).get(0);
+    }
+
+    /** A non-finite loss stops training before anything changes. */
+    private void requireFiniteLoss(Map<String, Double> losses) {
+        double loss = losses.get(MugsModel.LOSS);
+        if (!Double.isFinite(loss)) {
+            throw new NonFiniteLossException("loss is " + loss + " at iteration " + iteration + " (epoch " + epoch()
+                    + "; components " + losses + "): training stopped before the update; the last checkpoint is "
+                    + "intact. Lower the learning rate or raise the warm-up, and resume.");
+        }
+    }
+
+    /**
+     * Phase 4, update: per-tensor clipping and the AdamW step with this iteration's schedules, the tensors dealt to
+     * the local replicas' threads; each thread then checks the tensors it updated for NaN and infinity. Returns how
+     * many tensors were clipped.
+     */
+    public int update(Map<String, INDArray> gradients) {
+        int it = scheduleIndex();
+        boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
+        List<Map<String, INDArray>> parts = replicas.deal(gradients);
+        return replicas.run(r -> {
+            List<String> clipped = optimizer.step(parts.get(r), lrSchedule[it], wdSchedule[it], config.clipGrad(),
+                    name -> freeze && lastLayer.contains(name));
+            requireFiniteParameters(parts.get(r).keySet());
+            return clipped.size();
+        }).stream().mapToInt(Integer::intValue).sum();
+    }
+
     /** After the update: a NaN or infinite student parameter stops training before the EMA spreads it. */
-    private void requireFiniteParameters(java.util.Set<String> names) {
+    private void requireFiniteParameters(Set<String> names) {
         for (String name : names) {
             double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
             if (!Double.isFinite(sum)) {
@@ -220,6 +313,104 @@ public final class MugsTrainer implements Stateful {
                         + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
             }
         }
+    }
+
+    /** Phase 5, EMA: {@code θt ← m θt + (1 − m) θs}, the teacher's tensors dealt to the local replicas' threads. */
+    public void teacherEma(double momentum) {
+        List<Map<String, INDArray>> parts = replicas.deal(teacherParams);
+        replicas.run(r -> {
+            TeacherEma.update(parts.get(r), studentParams, momentum);
+            return r;
+        });
+    }
+
+    /**
+     * Phase 6, state: enqueue the teacher keys, write both memories (teacher: view 0 of every image; student: view 0
+     * of the weak images), update the centre. {@code teacher} and {@code student} cover the whole batch.
+     */
+    public void updateState(MultiCropBatch batch, TeacherOutputs teacher, StudentOutputs student) {
+        int b = batch.batchSize();
+        teacher.instanceKeys().ifPresent(instanceQueue::enqueue);
+        teacher.localGroupKeys().ifPresent(keys -> {
+            localGroupQueue.enqueue(keys);
+            teacherMemory.write(teacher.patchMean().get(NDArrayIndex.interval(0, b), NDArrayIndex.all()));
+            int[] weak = IntStream.range(0, b).filter(i -> batch.weakFlags()[i]).toArray();
+            if (weak.length > 0) {
+                studentMemory.write(Nd4j.pullRows(student.patchMean(), 1, weak));
+            }
+        });
+        teacher.groupLogits().ifPresent(centre::update);
+    }
+
+    /**
+     * This step's drop-path masks for the whole batch, global views first, then local views, from one stream seeded
+     * by the seed and the iteration; each replica takes its slice, so N replicas drop what one would.
+     */
+    public record DropPathMasks(Map<String, INDArray> global, Map<String, INDArray> local) {
+
+        /** Replica r's slices, as the student graph's placeholders. */
+        Map<String, INDArray> shard(Replicas replicas, int r, int localViews) {
+            Map<String, INDArray> out = new HashMap<>(replicas.masks(global, 2, r));
+            out.putAll(replicas.masks(local, localViews, r));
+            return out;
+        }
+
+        /** Both as the student graph's placeholders, unsliced. */
+        public Map<String, INDArray> all() {
+            Map<String, INDArray> out = new HashMap<>(global);
+            out.putAll(local);
+            return out;
+        }
+    }
+
+    /** This step's drop-path masks for a batch of {@code b} images (see {@link DropPathMasks}). */
+    public DropPathMasks dropPathMasks(int b) {
+        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
+        Map<String, INDArray> global = DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng,
+                DataType.FLOAT);
+        Map<String, INDArray> local = DropPath.sample(model.localDropPath(), config.crops().localCrops() * b,
+                model.localTokens(), rng, DataType.FLOAT);
+        return new DropPathMasks(global, local);
+    }
+
+    /** The teacher graph's placeholders for {@code batch}. */
+    Map<String, INDArray> teacherFeed(MultiCropBatch batch) {
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(MugsModel.GLOBAL, batch.teacherGlobals());
+        if (config.lossWeights().localGroupEnabled()) {
+            feed.put(MugsModel.MEMORY, teacherMemory.contents());
+            feed.put(MugsModel.MEMORY_NORMALISED, teacherMemory.normalisedContents());
+        }
+        return feed;
+    }
+
+    /** The student graph's placeholders: views, teacher targets, queues, memories and the drop-path masks. */
+    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks,
+                                      double temperature) {
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(MugsModel.GLOBAL, batch.studentGlobals());
+        if (batch.locals() != null) {
+            feed.put(MugsModel.LOCAL, batch.locals());
+        }
+        teacher.instanceKeys().ifPresent(keys -> {
+            feed.put(MugsModel.INST_KEYS, keys);
+            feed.put(MugsModel.INST_QUEUE, instanceQueue.contents());
+        });
+        teacher.localGroupKeys().ifPresent(keys -> {
+            feed.put(MugsModel.LG_KEYS, keys);
+            feed.put(MugsModel.LG_QUEUE, localGroupQueue.contents());
+            feed.put(MugsModel.MEMORY, studentMemory.contents());
+            feed.put(MugsModel.MEMORY_NORMALISED, studentMemory.normalisedContents());
+        });
+        teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
+                GroupLoss.targets(centre.targets(logits, temperature), pairing)));
+        feed.putAll(masks);
+        return feed;
+    }
+
+    /** The teacher temperature of the group targets at {@code epoch} (the schedule's warm-up, then constant). */
+    public double teacherTemperature(int epoch) {
+        return teacherTemperature.at(epoch);
     }
 
     /**
@@ -252,121 +443,6 @@ public final class MugsTrainer implements Stateful {
         teacherMemory.loadState(from.scope("teacher_memory"));
         centre.loadState(from.scope("centre"));
         iteration = from.counter("iteration", 0, Long.MAX_VALUE);
-    }
-
-    /** Teacher forward on the two teacher views: instance and local-group targets, group logits, patch means. */
-    public TeacherOutputs teacherForward(MultiCropBatch batch) {
-        return teacherOutputs(teacherExecutor.run(teacherFeed(batch)).outputs());
-    }
-
-    TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
-        return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
-                Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)),
-                teacherTemperature.at(epoch()));
-    }
-
-    /** The teacher graph's placeholders for {@code batch}. */
-    Map<String, INDArray> teacherFeed(MultiCropBatch batch) {
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(MugsModel.GLOBAL, batch.teacherGlobals());
-        if (config.lossWeights().localGroupEnabled()) {
-            feed.put(MugsModel.MEMORY, teacherMemory.contents());
-            feed.put(MugsModel.MEMORY_NORMALISED, teacherMemory.normalisedContents());
-        }
-        return feed;
-    }
-
-    /** Student forward + backward: loss values and the gradient of every student parameter. */
-    public StudentOutputs studentGradients(MultiCropBatch batch, TeacherOutputs teacher) {
-        GraphExecutor.Result result = studentExecutor.run(studentFeed(batch, teacher));
-        Map<String, Double> losses = new LinkedHashMap<>();
-        for (String name : model.lossOutputs()) {
-            losses.put(name, result.outputs().get(name).getDouble(0));
-        }
-        requireFiniteLoss(losses);
-        return new StudentOutputs(losses, result.gradients(), result.outputs().get(MugsModel.PATCH_MEAN));
-    }
-
-    private void requireFiniteLoss(Map<String, Double> losses) {
-        double loss = losses.get(MugsModel.LOSS);
-        if (!Double.isFinite(loss)) {
-            throw new NonFiniteLossException("loss is " + loss + " at iteration " + iteration + " (epoch " + epoch()
-                    + "; components " + losses + "): training stopped before the update; the last checkpoint is "
-                    + "intact. Lower the learning rate or raise the warm-up, and resume.");
-        }
-    }
-
-    /** The student graph's placeholders with this step's drop-path masks for {@code batch}. */
-    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher) {
-        Map<String, INDArray> masks = new HashMap<>(globalMasks(batch.batchSize()));
-        masks.putAll(localMasks(batch.batchSize()));
-        return studentFeed(batch, teacher, masks);
-    }
-
-    /**
-     * This step's drop-path masks of the global views for a batch of {@code b} images. The masks of a step are drawn
-     * for the whole batch, global views first, and sliced per replica, so N replicas drop what one would.
-     */
-    private Map<String, INDArray> globalMasks(int b) {
-        return DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), maskRandom(), DataType.FLOAT);
-    }
-
-    /** This step's drop-path masks of the local views (drawn after the global ones from the same stream). */
-    private Map<String, INDArray> localMasks(int b) {
-        SplittableRandom rng = maskRandom();
-        DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng, DataType.FLOAT);
-        return DropPath.sample(model.localDropPath(), config.crops().localCrops() * b, model.localTokens(), rng,
-                DataType.FLOAT);
-    }
-
-    private SplittableRandom maskRandom() {
-        return new SplittableRandom(config.seed() * 31 + iteration);
-    }
-
-    /** The student graph's placeholders: views, teacher targets, queues, memories and the drop-path masks. */
-    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks) {
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(MugsModel.GLOBAL, batch.studentGlobals());
-        if (batch.locals() != null) {
-            feed.put(MugsModel.LOCAL, batch.locals());
-        }
-        teacher.instanceKeys().ifPresent(keys -> {
-            feed.put(MugsModel.INST_KEYS, keys);
-            feed.put(MugsModel.INST_QUEUE, instanceQueue.contents());
-        });
-        teacher.localGroupKeys().ifPresent(keys -> {
-            feed.put(MugsModel.LG_KEYS, keys);
-            feed.put(MugsModel.LG_QUEUE, localGroupQueue.contents());
-            feed.put(MugsModel.MEMORY, studentMemory.contents());
-            feed.put(MugsModel.MEMORY_NORMALISED, studentMemory.normalisedContents());
-        });
-        teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
-                GroupLoss.targets(centre.targets(logits, teacher.temperature()), pairing)));
-        feed.putAll(masks);
-        return feed;
-    }
-
-    /** Per-tensor clipping and the AdamW step with this iteration's schedules; returns the clipped names. */
-    public List<String> update(Map<String, INDArray> gradients) {
-        int it = scheduleIndex();
-        boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
-        return optimizer.step(gradients, lrSchedule[it], wdSchedule[it], config.clipGrad(),
-                name -> freeze && lastLayer.contains(name));
-    }
-
-    /** After the update: enqueue teacher keys, write both memories, update the centre. */
-    public void updateState(MultiCropBatch batch, TeacherOutputs teacher, StudentOutputs student) {
-        int b = batch.batchSize();
-        teacher.instanceKeys().ifPresent(instanceQueue::enqueue);
-        teacher.localGroupKeys().ifPresent(keys -> {
-            localGroupQueue.enqueue(keys);
-            teacherMemory.write(teacher.patchMean().get(NDArrayIndex.interval(0, b), NDArrayIndex.all()));
-            int[] weak = IntStream.range(0, b).filter(i -> batch.weakFlags()[i]).toArray();
-            if (weak.length > 0) {
-                studentMemory.write(Nd4j.pullRows(student.patchMean(), 1, weak));
-            }
-        });
-        teacher.groupLogits().ifPresent(centre::update);
     }
 
     private int scheduleIndex() {

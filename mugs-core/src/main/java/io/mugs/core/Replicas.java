@@ -7,7 +7,6 @@ import io.mugs.data.MultiCropBatch;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.engine.Threads;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,15 +20,17 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The trainer's replicas in this JVM: per replica a {@link MugsModel} whose student and teacher variables are
  * replica 0's arrays (one set of parameters, updated once per step), its own teacher and student
  * {@link GraphExecutor}, its own worker thread and a {@link Communicator}. One replica runs on the caller's thread
  * with a group of one, whose collectives do nothing: the same code path, no copies.
+ *
+ * <p>It knows nothing of the step: each phase of {@link MugsTrainer#step} spreads its own work with {@link #run}
+ * (replica r's task on replica r's thread), {@link #shard} and {@link #deal}, and meets the other replicas through
+ * {@link #allReduceMean} and {@link #gatherViews}.
  */
 final class Replicas {
 
@@ -175,78 +176,26 @@ final class Replicas {
         }
     }
 
-    /** One replica's outputs of a step, gathered and averaged over all replicas (the same on every replica). */
-    record Pass(TeacherOutputs teacher, StudentOutputs student) {
+    /**
+     * Averages {@code arrays} in place over every replica of the run (replica r's call; every replica calls it at
+     * once from its own thread, see {@link #run}).
+     */
+    void allReduceMean(int r, List<INDArray> arrays) {
+        communicators.get(r).allReduceMean(arrays);
     }
 
     /**
-     * Replica r's part of a step: teacher and student on its shard of the batch, then the collectives: gradients and
-     * losses averaged, teacher outputs and student patch means all-gathered in single-replica order. Replica 0
-     * writes the times of its phases into {@code millis} (teacher, student, collectives).
+     * Replica r's {@code x} [2b, ...] gathered from every replica into single-replica order [2B, ...] (view-major: the
+     * first view of every image, then the second). With one replica in all, {@code x} itself.
      */
-    private Pass pass(MugsTrainer trainer, int r, MultiCropBatch batch, Map<String, INDArray> globalMasks,
-                             Map<String, INDArray> localMasks, double[] millis) {
-        long t0 = System.nanoTime();
-        Replica replica = replicas.get(r);
-        MultiCropBatch shard = shard(batch, r);
-        TeacherOutputs t = trainer.teacherOutputs(replica.teacher().run(trainer.teacherFeed(shard)).outputs());
-        long t1 = System.nanoTime();
-        Map<String, INDArray> masks = new HashMap<>(masks(globalMasks, 2, r));
-        masks.putAll(masks(localMasks, trainer.config().crops().localCrops(), r));
-        GraphExecutor.Result s = replica.student().run(trainer.studentFeed(shard, t, masks));
-        long t2 = System.nanoTime();
+    INDArray gatherViews(int r, INDArray x) {
         Communicator c = communicators.get(r);
-        List<String> lossNames = replica.model().lossOutputs();
-        INDArray losses = Nd4j.create(DataType.DOUBLE, lossNames.size());
-        for (int i = 0; i < lossNames.size(); i++) {
-            losses.putScalar(i, s.outputs().get(lossNames.get(i)).getDouble(0));
+        INDArray all = c.allGather(x);
+        INDArray ordered = Shards.viewMajor(all, 2, c.size());
+        if (ordered != all && all != x) {
+            all.close();   // off-heap memory back now, not when the garbage collector comes by
         }
-        List<INDArray> reduced = new ArrayList<>(s.gradients().values());
-        reduced.add(losses);
-        c.allReduceMean(reduced);
-        Map<String, Double> lossValues = new LinkedHashMap<>();
-        for (int i = 0; i < lossNames.size(); i++) {
-            lossValues.put(lossNames.get(i), losses.getDouble(i));
-        }
-        int n = c.size();
-        java.util.function.UnaryOperator<INDArray> gather = x -> {
-            INDArray all = c.allGather(x);
-            INDArray ordered = Shards.viewMajor(all, 2, n);
-            if (ordered != all && all != x) {
-                all.close();   // off-heap memory back now, not when the garbage collector comes by
-            }
-            return ordered;
-        };
-        TeacherOutputs teacher = new TeacherOutputs(gather.apply(t.patchMean()), t.instanceKeys().map(gather),
-                t.localGroupKeys().map(gather), t.groupLogits().map(gather), t.temperature());
-        StudentOutputs student = new StudentOutputs(lossValues, s.gradients(),
-                gather.apply(s.outputs().get(MugsModel.PATCH_MEAN)));
-        if (r == 0) {
-            long t3 = System.nanoTime();
-            millis[0] = (t1 - t0) / 1e6;
-            millis[1] = (t2 - t1) / 1e6;
-            millis[2] = (t3 - t2) / 1e6;
-        }
-        return new Pass(teacher, student);
-    }
-
-    /**
-     * The parallel phase of a step on every local replica: see {@link #pass}; returns replica 0's (every replica's
-     * results are the same).
-     */
-    Pass step(MugsTrainer trainer, MultiCropBatch batch, Map<String, INDArray> globalMasks,
-              Map<String, INDArray> localMasks, double[] millis) {
-        return run(r -> pass(trainer, r, batch, globalMasks, localMasks, millis)).get(0);
-    }
-
-    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
-    static Checkpoints.Loaded withReplicas(Checkpoints.Loaded checkpoint, int replicas) {
-        MugsConfig stored = checkpoint.config();
-        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
-            return checkpoint;
-        }
-        return new Checkpoints.Loaded(checkpoint.file(), checkpoint.content(),
-                stored.toBuilder().replicas(replicas).build());
+        return ordered;
     }
 
     /**
@@ -273,17 +222,13 @@ final class Replicas {
     }
 
     /**
-     * Frees the arrays a step gathered across replicas (with one replica in all, these are the executors' own arrays
-     * and are kept).
+     * Frees arrays that {@link #gatherViews} made (with one replica in all, these are the executors' own arrays and
+     * are kept).
      */
-    void release(TeacherOutputs teacher, StudentOutputs student) {
+    void release(List<INDArray> gathered) {
         if (worldSize() == 1) {
             return;
         }
-        List<INDArray> gathered = new ArrayList<>(List.of(teacher.patchMean(), student.patchMean()));
-        teacher.instanceKeys().ifPresent(gathered::add);
-        teacher.localGroupKeys().ifPresent(gathered::add);
-        teacher.groupLogits().ifPresent(gathered::add);
         gathered.stream().filter(INDArray::closeable).forEach(INDArray::close);
     }
 

@@ -14,11 +14,15 @@ import java.util.Map;
  * @param teacherTemp  group-loss teacher temperature used
  * @param weakFraction fraction of images with weak student globals
  * @param clipped      parameters whose gradient was clipped
- * @param millis       wall time per phase: teacher, student, update, ema, state
+ * @param times        wall time per phase: teacher, student, collectives, update, ema, state
  */
 public record StepResult(long iteration, int epoch, Map<String, Double> losses, double lr, double weightDecay,
-                         double momentum, double teacherTemp, double weakFraction, int clipped,
-                         Map<String, Double> millis) {
+                         double momentum, double teacherTemp, double weakFraction, int clipped, PhaseTimes times) {
+
+    /** {@link #times()} by phase name, in milliseconds. */
+    public Map<String, Double> millis() {
+        return times.asMap();
+    }
 
     public double loss() {
         return losses.get(MugsModel.LOSS);

@@ -5,8 +5,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The student's side of one step: loss values, the gradient of every student parameter and the mean patch token of
- * the student's global views (the student memory's keys). The arrays belong to the trainer's student executor and
- * are overwritten by the next student step.
+ * the student's global views (the student memory's keys). The gradients belong to a replica's student executor and
+ * are overwritten by its next student pass (after the collectives they hold the average over the replicas); the
+ * patch means are, with several replicas, gathered copies freed at the end of the step.
  *
  * @param losses    {@code loss} first, then each enabled component ({@code loss_instance}, ...)
  * @param gradients parameter name -> gradient (the update clips them in place)

@@ -47,7 +47,8 @@ class EngineParityTest {
             outputs.add(MugsModel.PATCH_MEAN);
             for (int step = 0; step < 3; step++) {
                 MultiCropBatch batch = loader.batch(0, step % 2);
-                TeacherOutputs teacher = trainer.teacherForward(batch);
+                List<TeacherOutputs> teacherShards = trainer.teacherForward(batch);
+                TeacherOutputs teacher = teacherShards.get(0);
                 Map<String, INDArray> expectedTeacher = model.teacher().output(trainer.teacherFeed(batch),
                         model.teacherOutputs());
                 assertClose(expectedTeacher.get(MugsModel.PATCH_MEAN), teacher.patchMean(), 1e-5, "patch mean");
@@ -61,10 +62,12 @@ class EngineParityTest {
                 teacher.groupLogits().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.GROUP_LOGITS), k, 1e-5,
                         "group logits"));
 
-                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher);
+                MugsTrainer.DropPathMasks masks = trainer.dropPathMasks(batch.batchSize());
+                double temperature = trainer.teacherTemperature(trainer.epoch());
+                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher, masks.all(), temperature);
                 var expected = model.student().calculateGradientsAndOutputs(feed, outputs,
                         model.studentParameters().keySet());
-                StudentOutputs student = trainer.studentGradients(batch, teacher);
+                StudentOutputs student = trainer.studentGradients(batch, teacherShards, masks, temperature).get(0);
                 for (String loss : model.lossOutputs()) {
                     double e = expected.getOutputs().get(loss).getDouble(0);
                     assertEquals(e, student.losses().get(loss), 1e-5 * Math.abs(e), "step " + step + " " + loss);
@@ -80,7 +83,7 @@ class EngineParityTest {
                             "step " + step + " d/d" + p);
                 }
                 trainer.update(student.gradients());
-                TeacherEma.update(model.teacherParameters(), model.studentParameters(), 0.99);
+                trainer.teacherEma(0.99);
                 trainer.updateState(batch, teacher, student);
                 trainer.setIteration(step + 1);
             }
@@ -94,8 +97,8 @@ class EngineParityTest {
             MugsTrainer trainer = new MugsTrainer(cfg, 40);
             MultiCropBatch batch = loader.batch(0, 0);
             Map<String, INDArray> feed = new HashMap<>();
-            trainer.studentFeed(batch, trainer.teacherForward(batch))
-                    .forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
+            trainer.studentFeed(batch, trainer.teacherForward(batch).get(0), trainer.dropPathMasks(batch.batchSize()).all(),
+                    trainer.teacherTemperature(0)).forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
             MugsModel model = new MugsModel(cfg, DataType.DOUBLE);
             List<String> outputs = new ArrayList<>(model.lossOutputs());
             outputs.add(MugsModel.PATCH_MEAN);
