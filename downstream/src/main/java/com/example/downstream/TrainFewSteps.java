@@ -4,6 +4,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.RunSettings;
 import io.mugs.core.StepResult;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.MultiCropConfig;
@@ -37,7 +38,7 @@ public final class TrainFewSteps {
                         .std(0.353).build())
                 .instanceHidden(32).instanceOut(16).predictorHidden(32).groupHidden(32).groupBottleneck(16)
                 .prototypes(64).queueSize(64).memorySize(64).neighbours(4)
-                .batchSize(8).epochs(1).warmupEpochs(0).workers(1).build();
+                .batchSize(8).epochs(1).warmupEpochs(0).build();
 
         List<Double> losses = new ArrayList<>();
         MugsListener stopAfter = new MugsListener() {
@@ -55,7 +56,7 @@ public final class TrainFewSteps {
             }
         };
         Path metrics = out.resolve("metrics.jsonl");
-        MugsTrainer trainer = MugsTrainer.fit(cfg, IdxImageSource.bundledFashionMnist(false), out,
+        MugsTrainer trainer = MugsTrainer.fit(cfg, new RunSettings(1, 1), IdxImageSource.bundledFashionMnist(false), out,
                 List.of(MugsListeners.metrics(metrics), stopAfter));
 
         if (trainer.iteration() != steps || losses.size() != steps) {

@@ -5,6 +5,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.RunSettings;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.ImageSource;
 import io.mugs.data.EvalPreprocessing;
@@ -63,7 +64,9 @@ public final class PretrainFashionMnist {
         MugsConfig cfg = preset.toBuilder().epochs(a.getInt("epochs", preset.epochs()))
                 .batchSize(a.getInt("batch", preset.batchSize())).seed(a.getInt("seed", 0))
                 .warmupEpochs(Math.min(preset.warmupEpochs(), a.getInt("epochs", preset.epochs()))).build()
-                .with(a.getAll("set").toArray(String[]::new));
+                .with(a.getAll("set").stream().filter(x -> !RunSettings.names(x)).toArray(String[]::new));
+        RunSettings run = RunSettings.defaults()
+                .with(a.getAll("set").stream().filter(RunSettings::names).toArray(String[]::new));
         Path out = Path.of(a.get("output", "runs/fashion-mnist"));
         System.out.printf("Pretraining on %d images (%d test images), %d epochs; run folder %s%n", train.size(),
                 test.size(), cfg.epochs(), out.toAbsolutePath());
@@ -73,7 +76,7 @@ public final class PretrainFashionMnist {
         }
         listeners.addAll(MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1),
                 Boolean.parseBoolean(a.get("knn-student", "true"))));
-        MugsTrainer trainer = MugsTrainer.fit(cfg, train, out, listeners);
+        MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
         double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);
         double points = 100 * (acc - raw);   // the same line as `mugs pretrain`

@@ -5,6 +5,7 @@ import io.mugs.engine.Backend;
 import io.mugs.core.RuntimeSettings;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.RunSettings;
 import io.mugs.core.StepResult;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.Image;
@@ -63,10 +64,12 @@ public final class TrainBenchmark {
         }
         boolean fm = a.get("preset", "fm").equals("fm");
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
+        List<String> sets = a.getAll("set");
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
-                .with(a.getAll("set").toArray(String[]::new));
+                .with(sets.stream().filter(s -> !RunSettings.names(s)).toArray(String[]::new));
+        RunSettings run = RunSettings.defaults().with(sets.stream().filter(RunSettings::names).toArray(String[]::new));
         if (replicas != null) {
-            cfg = cfg.with("replicas=" + replicas.trim());
+            run = run.with("replicas=" + replicas.trim());
         }
         int steps = a.getInt("steps", fm ? 10 : 3);
         boolean sameDiff = a.get("engine", "planned").equals("samediff");
@@ -75,8 +78,8 @@ public final class TrainBenchmark {
         }
         ImageSource data = fm ? IdxImageSource.bundledFashionMnist(true) : synthetic(cfg.batchSize() * (steps + 3));
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(cfg.crops()),
-                cfg.batchSize(), cfg.workers(), 2 * cfg.workers(), 1)) {
-            MugsTrainer trainer = new MugsTrainer(cfg, loader.stepsPerEpoch());
+                cfg.batchSize(), run.workers(), 2 * run.workers(), 1)) {
+            MugsTrainer trainer = new MugsTrainer(cfg, run, loader.stepsPerEpoch());
             Iterator<MultiCropBatch> it = loader.epoch(0).iterator();
             for (int i = 0; i < 2; i++) {
                 trainer.step(it.next());
@@ -103,7 +106,7 @@ public final class TrainBenchmark {
                     + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
             System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, %s%n",
-                    fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), cfg.replicas(),
+                    fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), run.replicas(),
                     sameDiff ? "samediff" : "planned", io.mugs.engine.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
@@ -114,7 +117,7 @@ public final class TrainBenchmark {
                     trainer.studentPeakLiveBytes() / 1e9,
                     (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1e9);
             System.out.printf(java.util.Locale.ROOT, "%s replicas=%d images_per_s=%.3f peak_rss_gb=%.3f%n",
-                    ReplicaRuns.RESULT, cfg.replicas(), n * steps / sec, VitBenchmark.peakRssBytes() / 1e9);
+                    ReplicaRuns.RESULT, run.replicas(), n * steps / sec, VitBenchmark.peakRssBytes() / 1e9);
             if (a.get("profile", null) != null && it.hasNext()) {
                 OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
                 trainer.model().student().addListeners(profile);

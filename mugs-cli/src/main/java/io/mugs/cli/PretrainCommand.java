@@ -4,6 +4,8 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.RunFolder;
+import io.mugs.core.RunSettings;
 import io.mugs.data.ImageSource;
 import io.mugs.plots.TrainingCurves;
 import io.mugs.vit.weights.BackboneFiles;
@@ -14,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -88,7 +91,8 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Option(names = "--set", paramLabel = "PATH=VALUE",
             description = "Change a field of the configuration's JSON (repeatable, applied last), e.g. --set lr=2e-3 "
-                    + "--set vit.depth=6 --set lossWeights.group=0.")
+                    + "--set vit.depth=6 --set lossWeights.group=0; or a run setting, which may differ on every "
+                    + "start: --set workers=4 (loader threads), --set replicas=2.")
     List<String> sets = new ArrayList<>();
 
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs (default: the preset's).")
@@ -147,7 +151,9 @@ final class PretrainCommand implements Callable<Integer> {
         checkOptions();
         DataSpec trainSpec = trainingData(data);
         ImageSource train = trainSpec.open();
-        MugsConfig cfg = config(train, trainSpec.kind() == DataSpec.Kind.FOLDER);
+        Path out = output != null ? output : Path.of("runs", preset.option);
+        MugsConfig cfg = config(train, trainSpec.kind() == DataSpec.Kind.FOLDER, out);
+        RunSettings run = runSettings();
         ImageSource knnTrain = null;
         ImageSource knnTest = null;
         if (evalTrain != null) {
@@ -163,7 +169,6 @@ final class PretrainCommand implements Callable<Integer> {
             knnTrain = train;
             knnTest = trainSpec.otherSplit().open();
         }
-        Path out = output != null ? output : Path.of("runs", preset.option);
         PrintWriter console = spec.commandLine().getOut();
         console.printf("Pretraining %s on %d images (%s), %d epochs of batch %d; run folder %s%n", preset,
                 train.size(), data, cfg.epochs(), cfg.batchSize(), out.toAbsolutePath());
@@ -180,7 +185,7 @@ final class PretrainCommand implements Callable<Integer> {
         // In a terminal the bar replaces the per-step log lines (a log interval no run reaches).
         listeners.addAll(MugsListeners.defaults(out, terminal ? Integer.MAX_VALUE : logEvery, keep, knnTrain,
                 knnTest, knnEvery, knnStudent));
-        MugsTrainer trainer = MugsTrainer.fit(cfg, train, out, listeners);
+        MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
 
         Path teacher = out.resolve("teacher.safetensors");
         BackboneFiles.save(teacher, trainer.model().teacherBackbone(), cfg.inputNormalisation());
@@ -251,8 +256,21 @@ final class PretrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The preset, the options and the --set assignments, in that order; an invalid result is a usage error. */
-    private MugsConfig config(ImageSource train, boolean folder) throws java.io.IOException {
+    /** The run settings of the --set assignments that name one ({@code workers}, {@code replicas}). */
+    private RunSettings runSettings() {
+        try {
+            return RunSettings.defaults().with(sets.stream().filter(RunSettings::names).toArray(String[]::new));
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+    }
+
+    /**
+     * The preset, the options and the recipe's --set assignments, in that order; an invalid result is a usage error.
+     * An image folder's normalisation is measured at the first start of a run and reused from the run folder's
+     * {@code config.json} on every rerun (images added in between do not change it).
+     */
+    private MugsConfig config(ImageSource train, boolean folder, Path out) throws java.io.IOException {
         MugsConfig base = preset.config.get();
         try {
             int e = epochs != null ? epochs : base.epochs();
@@ -261,17 +279,20 @@ final class PretrainCommand implements Callable<Integer> {
                     .warmupEpochs(Math.min(base.warmupEpochs(), e));
             if (folder) {
                 ImageStatistics stats = ImageStatistics.measure(train, 256);
-                double[] m = mean != null ? mean : stats.mean();
-                double[] s = std != null ? std : stats.std();
+                Optional<MugsConfig> stored = mean != null ? Optional.empty() : RunFolder.storedConfig(out)
+                        .filter(c -> c.crops().channels() == stats.channels());
+                double[] m = mean != null ? mean : stored.map(c -> c.crops().mean()).orElse(stats.mean());
+                double[] s = std != null ? std : stored.map(c -> c.crops().std()).orElse(stats.std());
                 LOG.info("{}: {} channel(s), normalised with mean {} and std {} ({})", data, stats.channels(),
-                        Arrays.toString(m), Arrays.toString(s),
-                        mean != null ? "--mean/--std" : "measured on " + stats.images() + " images");
+                        Arrays.toString(m), Arrays.toString(s), mean != null ? "--mean/--std"
+                                : stored.isPresent() ? "as measured at the first start of " + out
+                                : "measured on " + stats.images() + " images");
                 b.crops(base.crops().toBuilder().channels(stats.channels()).mean(m).std(s).build())
                         .vit(base.vit().toBuilder().inChannels(stats.channels()).build());
             } else if (mean != null) {
                 b.crops(base.crops().toBuilder().mean(mean).std(std).build());
             }
-            return b.build().with(sets.toArray(String[]::new));
+            return b.build().with(sets.stream().filter(a -> !RunSettings.names(a)).toArray(String[]::new));
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

@@ -1,6 +1,5 @@
 package io.mugs.core;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.engine.Backend;
 import io.mugs.io.CheckpointFile;
@@ -10,7 +9,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -143,37 +141,41 @@ public final class Checkpoints {
         return Optional.empty();
     }
 
-    /** {@code checkpoint} as if written with {@code replicas} (unchanged when its batch cannot split that way). */
-    static Loaded withReplicas(Loaded checkpoint, int replicas) {
-        MugsConfig stored = checkpoint.config();
-        if (stored.replicas() == replicas || stored.batchSize() % replicas != 0) {
-            return checkpoint;
-        }
-        return new Loaded(checkpoint.file(), checkpoint.content(), stored.toBuilder().replicas(replicas).build());
-    }
-
     /** Reads the config stored in a checkpoint. */
     public static MugsConfig config(Path file) throws IOException {
         return read(file).config();
     }
 
     /**
-     * Loads every array and counter of {@code file} into {@code trainer}, which must have been built with the same
-     * configuration, except perhaps {@code epochs} (see {@link #differences}).
+     * Loads every array and counter of {@code file} into {@code trainer}, whose recipe must be the one stored in it
+     * up to what {@link ResumePolicy} lets change on resume.
      */
     public static void restore(Path file, MugsTrainer trainer) throws IOException {
         restore(read(file), trainer);
     }
 
-    /** Loads a checkpoint already read into {@code trainer} (same configuration except perhaps {@code epochs}). */
+    /** Loads a checkpoint already read into {@code trainer} (recipe as stored, up to what {@link ResumePolicy} allows). */
     public static void restore(Loaded checkpoint, MugsTrainer trainer) throws IOException {
-        List<String> diff = differences(checkpoint.config(), trainer.config());
-        diff.remove("epochs");
-        if (!diff.isEmpty()) {
-            throw new IOException("Checkpoint " + checkpoint.file() + " was written with another configuration (it "
-                    + "differs in " + String.join(", ", diff) + "); resume with the configuration stored in it or use "
-                    + "a new output directory");
+        try {
+            ResumePolicy.check("checkpoint " + checkpoint.file(), checkpoint.config(), trainer.config(),
+                    iteration(checkpoint), trainer.itersPerEpoch());
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
         }
+        load(checkpoint, trainer);
+    }
+
+    /** The step counter stored in {@code checkpoint}. */
+    static long iteration(Loaded checkpoint) throws IOException {
+        try {
+            return checkpoint.content().state().counter("iteration", 0, Long.MAX_VALUE);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("Checkpoint " + checkpoint.file() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Loads {@code checkpoint} into {@code trainer} once {@link ResumePolicy#check} has accepted it. */
+    static void load(Loaded checkpoint, MugsTrainer trainer) throws IOException {
         try {
             trainer.loadState(checkpoint.content().state());
         } catch (IllegalArgumentException e) {
@@ -185,24 +187,6 @@ public final class Checkpoints {
         } catch (NumberFormatException e) {
             throw new IOException("Checkpoint " + checkpoint.file() + ": training_seconds '" + seconds
                     + "' is not a number", e);
-        }
-    }
-
-    /** The JSON paths ({@code lr}, {@code vit.depth}, ...) whose values differ between two configurations. */
-    public static List<String> differences(MugsConfig a, MugsConfig b) {
-        List<String> out = new ArrayList<>();
-        diff("", JSON.valueToTree(a), JSON.valueToTree(b), out);
-        return out;
-    }
-
-    private static void diff(String path, JsonNode a, JsonNode b, List<String> out) {
-        if (a.isObject() && b.isObject()) {
-            for (Iterator<String> it = a.fieldNames(); it.hasNext(); ) {
-                String f = it.next();
-                diff(path.isEmpty() ? f : path + "." + f, a.get(f), b.path(f), out);
-            }
-        } else if (!a.equals(b)) {
-            out.add(path);
         }
     }
 }

@@ -21,22 +21,23 @@ final class FitLoop {
     private FitLoop() {
     }
 
-    static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
-            throws IOException {
+    static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
+                           List<MugsListener> listeners) throws IOException {
         Backend.requireSupported();
+        run.requireSplits(config);
         Files.createDirectories(outputDir);
         RunFolder.removeStaleTemporaryFiles(outputDir);
-        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir)
-                .map(c -> Checkpoints.withReplicas(c, config.replicas()));
-        if (resume.isPresent()) {
-            RunFolder.requireResumable(outputDir, resume.get(), config);
-        }
-        RunFolder.writeConfig(outputDir, config);
+        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir);
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
-                config.batchSize(), config.workers(), 2 * config.workers(), config.seed())) {
-            MugsTrainer trainer = new MugsTrainer(config, loader.stepsPerEpoch());
+                config.batchSize(), run.workers(), 2 * run.workers(), config.seed())) {
             if (resume.isPresent()) {
-                Checkpoints.restore(resume.get(), trainer);
+                ResumePolicy.check("run folder " + outputDir, resume.get().config(), config,
+                        Checkpoints.iteration(resume.get()), loader.stepsPerEpoch());
+            }
+            RunFolder.writeConfig(outputDir, config);   // only after the resume check
+            MugsTrainer trainer = new MugsTrainer(config, run, loader.stepsPerEpoch());
+            if (resume.isPresent()) {
+                Checkpoints.load(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
             }
             LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, loader.source().size(),

@@ -60,10 +60,12 @@ import io.mugs.io.InputNormalisation;
  * @param patchEmbedLrMult       learning-rate multiplier of the patch embedding (0.2)
  * @param centreMomentum         group-loss centre momentum (0.9)
  * @param seed                   seed of every random draw
- * @param workers                data-loading threads
- * @param replicas               data-parallel replicas sharing one state (1); each runs {@code batchSize / replicas}
- *                               images of every step in its own thread (see docs/data-parallel.md). Older config
- *                               JSON without this field reads as 1
+ *
+ * <p>How a start executes (loader threads, replicas) is not part of the recipe: see {@link RunSettings}. Config JSON
+ * written before they moved there still reads; its {@code workers} and {@code replicas} are ignored.
+ *
+ * <p>Adding a setting: a record component with its {@code @param} line here, its default in {@link #defaults()},
+ * and (optionally) a one-line builder setter; JSON, {@link #with}, {@link #toBuilder()} and the resume check follow.
  */
 public record MugsConfig(
         VitConfig vit, MultiCropConfig crops,
@@ -76,10 +78,10 @@ public record MugsConfig(
         int epochs, int batchSize, double lr, double minLr, double warmupEpochs,
         double weightDecay, double weightDecayEnd, double momentumTeacher, double clipGrad,
         double freezeLastLayer, double patchEmbedLrMult, double centreMomentum,
-        long seed, int workers, int replicas) {
+        long seed) {
 
     /** Strict reading: 1.5 is not an int, "2" is not a number, null is not a primitive. */
-    private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
+    static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
             .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS).build();
@@ -116,11 +118,6 @@ public record MugsConfig(
         check(clipGrad >= 0, "clipGrad must be >= 0 (0 disables clipping)");
         check(freezeLastLayer >= 0 && patchEmbedLrMult >= 0, "freezeLastLayer and patchEmbedLrMult must be >= 0");
         check(centreMomentum >= 0 && centreMomentum < 1, "centreMomentum must be in [0, 1)");
-        check(workers >= 1, "workers must be >= 1");
-        check(replicas >= 1, "replicas must be >= 1, got " + replicas);
-        check(batchSize % replicas == 0, "batchSize " + batchSize + " does not split evenly over " + replicas
-                + " replicas (remainder " + batchSize % replicas + "): make batchSize a multiple of replicas, e.g. "
-                + (batchSize - batchSize % replicas) + " or " + (batchSize - batchSize % replicas + replicas));
     }
 
     private static void check(boolean ok, String message) {
@@ -152,11 +149,14 @@ public record MugsConfig(
         }
     }
 
+    /** Fields of older config JSON that are now {@link RunSettings}: read and ignored. */
+    static final java.util.List<String> LEGACY_RUN_SETTINGS = java.util.List.of("workers", "replicas");
+
     public static MugsConfig fromJson(String json) {
         try {
             JsonNode tree = JSON.readTree(json);
-            if (tree instanceof ObjectNode object && !object.has("replicas")) {
-                object.put("replicas", 1);      // written before data-parallel training existed
+            if (tree instanceof ObjectNode object) {
+                object.remove(LEGACY_RUN_SETTINGS);   // run settings, part of the recipe in older files
             }
             return JSON.treeToValue(tree, MugsConfig.class);
         } catch (JsonProcessingException e) {
@@ -266,7 +266,7 @@ public record MugsConfig(
                 .groupHidden(512).groupBottleneck(128).prototypes(1024).useBnInHead(true)
                 .queueSize(4096).memorySize(4096)
                 .epochs(10).batchSize(32).lr(4e-3).minLr(1e-5).warmupEpochs(1)
-                .weightDecayEnd(0.1).momentumTeacher(0.99).workers(2)
+                .weightDecayEnd(0.1).momentumTeacher(0.99)
                 .build();
     }
 
@@ -290,113 +290,120 @@ public record MugsConfig(
     }
 
     public Builder toBuilder() {
-        Builder b = new Builder();
-        b.vit = vit; b.crops = crops; b.instanceHidden = instanceHidden; b.instanceOut = instanceOut;
-        b.predictorHidden = predictorHidden; b.groupHidden = groupHidden; b.groupBottleneck = groupBottleneck;
-        b.prototypes = prototypes; b.normLastLayer = normLastLayer; b.useBnInHead = useBnInHead;
-        b.queueSize = queueSize; b.memorySize = memorySize; b.neighbours = neighbours;
-        b.aggregatorDepth = aggregatorDepth; b.officialPointerQuirk = officialPointerQuirk;
-        b.instanceTemp = instanceTemp; b.localGroupTemp = localGroupTemp; b.studentTemp = studentTemp;
-        b.warmupTeacherTemp = warmupTeacherTemp; b.teacherTemp = teacherTemp;
-        b.warmupTeacherTempEpochs = warmupTeacherTempEpochs; b.lossWeights = lossWeights; b.pairing = pairing;
-        b.epochs = epochs; b.batchSize = batchSize; b.lr = lr; b.minLr = minLr; b.warmupEpochs = warmupEpochs;
-        b.weightDecay = weightDecay; b.weightDecayEnd = weightDecayEnd; b.momentumTeacher = momentumTeacher;
-        b.clipGrad = clipGrad; b.freezeLastLayer = freezeLastLayer; b.patchEmbedLrMult = patchEmbedLrMult;
-        b.centreMomentum = centreMomentum; b.seed = seed; b.workers = workers; b.replicas = replicas;
-        return b;
+        return new Builder(JSON.valueToTree(this));
     }
 
     public static Builder builder() {
-        return new Builder();
+        return new Builder(defaults());
     }
 
-    /** Builder with the official ViT-S/16 100-epoch defaults. */
+    /** The official ViT-S/16 100-epoch defaults, one line per setting, as a JSON tree of this record. */
+    private static ObjectNode defaults() {
+        ObjectNode d = JSON.createObjectNode();
+        d.set("vit", JSON.valueToTree(VitConfig.small(16).toBuilder().dropPathRate(0.1).build()));
+        d.set("crops", JSON.valueToTree(MultiCropConfig.imageNet()));
+        d.put("instanceHidden", 2048);
+        d.put("instanceOut", 256);
+        d.put("predictorHidden", 4096);
+        d.put("groupHidden", 2048);
+        d.put("groupBottleneck", 256);
+        d.put("prototypes", 65_536);
+        d.put("normLastLayer", false);
+        d.put("useBnInHead", false);
+        d.put("queueSize", 65_536);
+        d.put("memorySize", 65_536);
+        d.put("neighbours", 8);
+        d.put("aggregatorDepth", 1);
+        d.put("officialPointerQuirk", false);
+        d.put("instanceTemp", 0.2);
+        d.put("localGroupTemp", 0.2);
+        d.put("studentTemp", 0.1);
+        d.put("warmupTeacherTemp", 0.04);
+        d.put("teacherTemp", 0.04);
+        d.put("warmupTeacherTempEpochs", 0);
+        d.set("lossWeights", JSON.valueToTree(LossWeights.defaults()));
+        d.set("pairing", JSON.valueToTree(MultiCropPairing.Weighting.OFFICIAL));
+        d.put("epochs", 100);
+        d.put("batchSize", 512);
+        d.put("lr", 8e-4);
+        d.put("minLr", 1e-6);
+        d.put("warmupEpochs", 10.0);
+        d.put("weightDecay", 0.04);
+        d.put("weightDecayEnd", 0.2);
+        d.put("momentumTeacher", 0.996);
+        d.put("clipGrad", 3.0);
+        d.put("freezeLastLayer", 1.0);
+        d.put("patchEmbedLrMult", 0.2);
+        d.put("centreMomentum", 0.9);
+        d.put("seed", 0L);
+        return d;
+    }
+
+    /**
+     * Builder over the JSON form: each setter replaces one field, {@link #build()} reads and validates the result
+     * (its error is the constructor's). Starts from {@link #defaults()} or from a configuration ({@link #toBuilder()}).
+     */
     public static final class Builder {
-        private VitConfig vit = VitConfig.small(16).toBuilder().dropPathRate(0.1).build();
-        private MultiCropConfig crops = MultiCropConfig.imageNet();
-        private int instanceHidden = 2048;
-        private int instanceOut = 256;
-        private int predictorHidden = 4096;
-        private int groupHidden = 2048;
-        private int groupBottleneck = 256;
-        private int prototypes = 65_536;
-        private boolean normLastLayer = false;
-        private boolean useBnInHead = false;
-        private int queueSize = 65_536;
-        private int memorySize = 65_536;
-        private int neighbours = 8;
-        private int aggregatorDepth = 1;
-        private boolean officialPointerQuirk = false;
-        private double instanceTemp = 0.2;
-        private double localGroupTemp = 0.2;
-        private double studentTemp = 0.1;
-        private double warmupTeacherTemp = 0.04;
-        private double teacherTemp = 0.04;
-        private int warmupTeacherTempEpochs = 0;
-        private LossWeights lossWeights = LossWeights.defaults();
-        private MultiCropPairing.Weighting pairing = MultiCropPairing.Weighting.OFFICIAL;
-        private int epochs = 100;
-        private int batchSize = 512;
-        private double lr = 8e-4;
-        private double minLr = 1e-6;
-        private double warmupEpochs = 10;
-        private double weightDecay = 0.04;
-        private double weightDecayEnd = 0.2;
-        private double momentumTeacher = 0.996;
-        private double clipGrad = 3.0;
-        private double freezeLastLayer = 1;
-        private double patchEmbedLrMult = 0.2;
-        private double centreMomentum = 0.9;
-        private long seed = 0;
-        private int workers = 2;
-        private int replicas = 1;
+        private final ObjectNode node;
 
-        public Builder vit(VitConfig v) { vit = v; return this; }
-        public Builder crops(MultiCropConfig v) { crops = v; return this; }
-        public Builder instanceHidden(int v) { instanceHidden = v; return this; }
-        public Builder instanceOut(int v) { instanceOut = v; return this; }
-        public Builder predictorHidden(int v) { predictorHidden = v; return this; }
-        public Builder groupHidden(int v) { groupHidden = v; return this; }
-        public Builder groupBottleneck(int v) { groupBottleneck = v; return this; }
-        public Builder prototypes(int v) { prototypes = v; return this; }
-        public Builder normLastLayer(boolean v) { normLastLayer = v; return this; }
-        public Builder useBnInHead(boolean v) { useBnInHead = v; return this; }
-        public Builder queueSize(int v) { queueSize = v; return this; }
-        public Builder memorySize(int v) { memorySize = v; return this; }
-        public Builder neighbours(int v) { neighbours = v; return this; }
-        public Builder aggregatorDepth(int v) { aggregatorDepth = v; return this; }
-        public Builder officialPointerQuirk(boolean v) { officialPointerQuirk = v; return this; }
-        public Builder instanceTemp(double v) { instanceTemp = v; return this; }
-        public Builder localGroupTemp(double v) { localGroupTemp = v; return this; }
-        public Builder studentTemp(double v) { studentTemp = v; return this; }
-        public Builder warmupTeacherTemp(double v) { warmupTeacherTemp = v; return this; }
-        public Builder teacherTemp(double v) { teacherTemp = v; return this; }
-        public Builder warmupTeacherTempEpochs(int v) { warmupTeacherTempEpochs = v; return this; }
-        public Builder lossWeights(LossWeights v) { lossWeights = v; return this; }
-        public Builder pairing(MultiCropPairing.Weighting v) { pairing = v; return this; }
-        public Builder epochs(int v) { epochs = v; return this; }
-        public Builder batchSize(int v) { batchSize = v; return this; }
-        public Builder lr(double v) { lr = v; return this; }
-        public Builder minLr(double v) { minLr = v; return this; }
-        public Builder warmupEpochs(double v) { warmupEpochs = v; return this; }
-        public Builder weightDecay(double v) { weightDecay = v; return this; }
-        public Builder weightDecayEnd(double v) { weightDecayEnd = v; return this; }
-        public Builder momentumTeacher(double v) { momentumTeacher = v; return this; }
-        public Builder clipGrad(double v) { clipGrad = v; return this; }
-        public Builder freezeLastLayer(double v) { freezeLastLayer = v; return this; }
-        public Builder patchEmbedLrMult(double v) { patchEmbedLrMult = v; return this; }
-        public Builder centreMomentum(double v) { centreMomentum = v; return this; }
-        public Builder seed(long v) { seed = v; return this; }
-        public Builder workers(int v) { workers = v; return this; }
-        public Builder replicas(int v) { replicas = v; return this; }
+        private Builder(ObjectNode node) {
+            this.node = node;
+        }
 
+        private Builder put(String field, Object value) {
+            node.set(field, JSON.valueToTree(value));
+            return this;
+        }
+
+        public Builder vit(VitConfig v) { return put("vit", v); }
+        public Builder crops(MultiCropConfig v) { return put("crops", v); }
+        public Builder instanceHidden(int v) { return put("instanceHidden", v); }
+        public Builder instanceOut(int v) { return put("instanceOut", v); }
+        public Builder predictorHidden(int v) { return put("predictorHidden", v); }
+        public Builder groupHidden(int v) { return put("groupHidden", v); }
+        public Builder groupBottleneck(int v) { return put("groupBottleneck", v); }
+        public Builder prototypes(int v) { return put("prototypes", v); }
+        public Builder normLastLayer(boolean v) { return put("normLastLayer", v); }
+        public Builder useBnInHead(boolean v) { return put("useBnInHead", v); }
+        public Builder queueSize(int v) { return put("queueSize", v); }
+        public Builder memorySize(int v) { return put("memorySize", v); }
+        public Builder neighbours(int v) { return put("neighbours", v); }
+        public Builder aggregatorDepth(int v) { return put("aggregatorDepth", v); }
+        public Builder officialPointerQuirk(boolean v) { return put("officialPointerQuirk", v); }
+        public Builder instanceTemp(double v) { return put("instanceTemp", v); }
+        public Builder localGroupTemp(double v) { return put("localGroupTemp", v); }
+        public Builder studentTemp(double v) { return put("studentTemp", v); }
+        public Builder warmupTeacherTemp(double v) { return put("warmupTeacherTemp", v); }
+        public Builder teacherTemp(double v) { return put("teacherTemp", v); }
+        public Builder warmupTeacherTempEpochs(int v) { return put("warmupTeacherTempEpochs", v); }
+        public Builder lossWeights(LossWeights v) { return put("lossWeights", v); }
+        public Builder pairing(MultiCropPairing.Weighting v) { return put("pairing", v); }
+        public Builder epochs(int v) { return put("epochs", v); }
+        public Builder batchSize(int v) { return put("batchSize", v); }
+        public Builder lr(double v) { return put("lr", v); }
+        public Builder minLr(double v) { return put("minLr", v); }
+        public Builder warmupEpochs(double v) { return put("warmupEpochs", v); }
+        public Builder weightDecay(double v) { return put("weightDecay", v); }
+        public Builder weightDecayEnd(double v) { return put("weightDecayEnd", v); }
+        public Builder momentumTeacher(double v) { return put("momentumTeacher", v); }
+        public Builder clipGrad(double v) { return put("clipGrad", v); }
+        public Builder freezeLastLayer(double v) { return put("freezeLastLayer", v); }
+        public Builder patchEmbedLrMult(double v) { return put("patchEmbedLrMult", v); }
+        public Builder centreMomentum(double v) { return put("centreMomentum", v); }
+        public Builder seed(long v) { return put("seed", v); }
+
+        /** @throws IllegalArgumentException {@code "Invalid MugsConfig: ..."}, saying what to change */
         public MugsConfig build() {
-            return new MugsConfig(vit, crops, instanceHidden, instanceOut, predictorHidden, groupHidden,
-                    groupBottleneck, prototypes, normLastLayer, useBnInHead, queueSize, memorySize, neighbours,
-                    aggregatorDepth, officialPointerQuirk, instanceTemp, localGroupTemp, studentTemp,
-                    warmupTeacherTemp, teacherTemp, warmupTeacherTempEpochs, lossWeights, pairing, epochs, batchSize,
-                    lr, minLr, warmupEpochs, weightDecay, weightDecayEnd, momentumTeacher, clipGrad, freezeLastLayer,
-                    patchEmbedLrMult, centreMomentum, seed, workers, replicas);
+            try {
+                return JSON.treeToValue(node, MugsConfig.class);
+            } catch (JsonProcessingException e) {
+                for (Throwable c = e; c != null; c = c.getCause()) {
+                    if (c instanceof IllegalArgumentException iae) {
+                        throw iae;
+                    }
+                }
+                throw new IllegalArgumentException("Invalid MugsConfig: " + e.getOriginalMessage(), e);
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  * the teacher keys, write the memories (teacher: view 0 of every image; student: view 0 of weak images), update the
  * centre. The gradients, the update and the state changes are separate methods.
  *
- * <p>With {@code config.replicas() = N > 1}, the teacher and student passes run on N replicas at once, each on
+ * <p>With {@code run.replicas() = N > 1} ({@link RunSettings}), the teacher and student passes run on N replicas at once, each on
  * {@code batchSize / N} images of every view in its own thread; gradients are averaged and teacher outputs gathered
  * across them, and the update and state changes then run once (docs/data-parallel.md). One replica is the same path
  * with collectives that do nothing.
@@ -83,33 +83,39 @@ public final class MugsTrainer implements Stateful {
     private double trainingSeconds;
     private volatile boolean stopRequested;
 
-    /** A trainer whose {@code config.replicas()} replicas are threads of this JVM sharing one state. */
+    /** A trainer with one replica ({@link RunSettings#defaults()}). */
     public MugsTrainer(MugsConfig config, int itersPerEpoch) {
-        this(config, itersPerEpoch, null);
+        this(config, RunSettings.defaults(), itersPerEpoch);
+    }
+
+    /** A trainer whose {@code run.replicas()} replicas are threads of this JVM sharing one state. */
+    public MugsTrainer(MugsConfig config, RunSettings run, int itersPerEpoch) {
+        this(config, run, itersPerEpoch, null);
     }
 
     /**
      * A trainer that is one replica of a run spanning several processes (one per GPU): {@code communicator} joins
-     * them ({@code size() == config.replicas()}); every process feeds the same global batches and takes the shard of
+     * them ({@code size() == run.replicas()}); every process feeds the same global batches and takes the shard of
      * its rank, and every process applies the same averaged update to its own copy of the state.
      */
-    public MugsTrainer(MugsConfig config, int itersPerEpoch, Communicator communicator) {
+    public MugsTrainer(MugsConfig config, RunSettings run, int itersPerEpoch, Communicator communicator) {
+        run.requireSplits(config);
         this.config = config;
         this.itersPerEpoch = itersPerEpoch;
         this.model = new MugsModel(config);
         this.studentParams = model.studentParameters();
         this.teacherParams = model.teacherParameters();
         this.lastLayer = new HashSet<>(model.lastLayerParameters());
-        if (communicator != null && communicator.size() != config.replicas()) {
+        if (communicator != null && communicator.size() != run.replicas()) {
             throw new IllegalArgumentException("the communicator joins " + communicator.size() + " processes but "
-                    + "replicas is " + config.replicas() + ": set replicas to the world size (WORLD_SIZE)");
+                    + "replicas is " + run.replicas() + ": set replicas to the world size (WORLD_SIZE)");
         }
-        this.replicas = communicator == null ? new Replicas(model, config.replicas(), null)
+        this.replicas = communicator == null ? new Replicas(model, run.replicas(), null)
                 : new Replicas(model, 1, List.of(communicator));
-        if (config.replicas() > 1 && config.useBnInHead()) {
+        if (run.replicas() > 1 && config.useBnInHead()) {
             LOG.warn("useBnInHead with {} replicas: each replica normalises its heads with the statistics of its own "
-                    + "{} images (no synchronised batch norm; see docs/data-parallel.md)", config.replicas(),
-                    config.batchSize() / config.replicas());
+                    + "{} images (no synchronised batch norm; see docs/data-parallel.md)", run.replicas(),
+                    config.batchSize() / run.replicas());
         }
         this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
@@ -140,10 +146,10 @@ public final class MugsTrainer implements Stateful {
      * epoch then ends with the epoch-end listeners, and the next fit resumes mid-epoch.
      *
      * <p>Resuming takes the newest intact checkpoint (damaged newer ones are named in the log and skipped), drops
-     * stale temporary files, and requires the same configuration, except {@code epochs}: a larger value extends a
-     * run (finished or not) and recomputes the cosine schedules for the new length, so the remaining steps follow the
-     * new curves from the current step (the learning rate moves up to the longer schedule's value at this step).
-     * {@code config.json} is written only after this check.
+     * stale temporary files, and requires the recipe stored there up to what {@link ResumePolicy} lets change: a
+     * larger {@code epochs} extends a run (finished or not) and recomputes the cosine schedules for the new length,
+     * so the remaining steps follow the new curves from the current step; the learning rate, weight decay and
+     * clipping may change with a warning. {@code config.json} is written only after this check.
      *
      * <pre>{@code
      * MugsTrainer t = MugsTrainer.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
@@ -152,16 +158,16 @@ public final class MugsTrainer implements Stateful {
      */
     public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
             throws IOException {
-        return FitLoop.fit(config, data, outputDir, listeners);
+        return fit(config, RunSettings.defaults(), data, outputDir, listeners);
     }
 
     /**
-     * Loads {@code checkpoint} into this trainer, which must have the configuration stored in it except perhaps
-     * {@code epochs} and {@code replicas}: replicas change how a step is computed, not what it computes, so a run
-     * written by 2 replicas resumes with 1 or 4.
+     * As {@link #fit(MugsConfig, ImageSource, Path, List)}, with loader threads and replicas from {@code run}, which
+     * may differ on every start of the same run folder.
      */
-    public void restore(Checkpoints.Loaded checkpoint) throws IOException {
-        Checkpoints.restore(Checkpoints.withReplicas(checkpoint, config.replicas()), this);
+    public static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
+                                  List<MugsListener> listeners) throws IOException {
+        return FitLoop.fit(config, run, data, outputDir, listeners);
     }
 
     /**

@@ -55,22 +55,19 @@ public final class RunFolder {
     }
 
     /**
-     * Accepts resuming {@code checkpoint} with {@code config} when they are equal, or differ only in {@code epochs}
-     * (then the run is extended or shortened and the schedules recomputed, which is logged).
-     *
-     * @throws IllegalArgumentException naming the differing settings otherwise
+     * The recipe stored in {@code dir}'s {@code config.json}, if it holds one that reads: what a rerun reuses instead
+     * of measuring again (the input normalisation measured at the first start).
      */
-    static void requireResumable(Path dir, Checkpoints.Loaded checkpoint, MugsConfig config) {
-        List<String> diff = Checkpoints.differences(checkpoint.config(), config);
-        if (diff.equals(List.of("epochs"))) {
-            LOG.warn("{} was trained for {} epochs; continuing to {} epochs. The learning-rate, weight-decay and "
-                    + "teacher-momentum schedules are recomputed for {} epochs, so from iteration {} on they follow "
-                    + "the new cosine curves (not a continuation of the old ones)", dir, checkpoint.config().epochs(),
-                    config.epochs(), config.epochs(), checkpoint.content().state().counters().get("iteration"));
-        } else if (!diff.isEmpty()) {
-            throw new IllegalArgumentException("run folder " + dir + " holds a run with another configuration (it "
-                    + "differs in " + String.join(", ", diff) + "): use a new output folder, or the stored settings "
-                    + "(only epochs may change, to extend a run)");
+    public static java.util.Optional<MugsConfig> storedConfig(Path dir) {
+        Path file = dir.resolve("config.json");
+        if (!Files.isRegularFile(file)) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(MugsConfig.fromJson(Files.readString(file, StandardCharsets.UTF_8)));
+        } catch (IOException | IllegalArgumentException e) {
+            LOG.warn("{} does not read as a configuration ({}); it is not reused", file, e.getMessage());
+            return java.util.Optional.empty();
         }
     }
 

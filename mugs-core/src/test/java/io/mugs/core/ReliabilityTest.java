@@ -135,7 +135,7 @@ class ReliabilityTest {
     }
 
     @Test
-    void aResumeTidiesTheRunFolderAndOnlyEpochsMayChange(@TempDir Path dir) throws IOException {
+    void aResumeTidiesTheRunFolderAndOnlyEpochsAndOptimisationMayChange(@TempDir Path dir) throws IOException {
         MugsConfig one = Tiny.config().toBuilder().epochs(1).build();   // 24 images, batch 8: 3 steps per epoch
         Path metrics = dir.resolve("metrics.jsonl");
         MugsTrainer first = MugsTrainer.fit(one, Tiny.images(24), dir,
@@ -147,10 +147,10 @@ class ReliabilityTest {
         Path stale = dir.resolve("checkpoint-000000006.safetensors1234.tmp");
         Files.write(stale, new byte[100]);
 
-        MugsConfig other = one.toBuilder().lr(one.lr() * 2).build();
+        MugsConfig other = one.toBuilder().studentTemp(one.studentTemp() * 2).build();
         var e = assertThrows(IllegalArgumentException.class, () -> MugsTrainer.fit(other, Tiny.images(24), dir,
                 List.of()));
-        assertTrue(e.getMessage().contains("another configuration (it differs in lr)"), e.getMessage());
+        assertTrue(e.getMessage().contains("another configuration (it differs in studentTemp)"), e.getMessage());
         assertEquals(one.toJson(), Files.readString(dir.resolve("config.json")),
                 "config.json is written only after the resume check");
         assertFalse(Files.exists(stale), "stale temporary files are removed");

@@ -23,8 +23,12 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 class ReplicaTest {
 
     /** Tiny (batch 8) without batch norm in the heads: per-replica statistics would differ from the whole batch's. */
-    private static MugsConfig config(int replicas) {
-        return Tiny.config().toBuilder().useBnInHead(false).replicas(replicas).build();
+    private static MugsConfig config() {
+        return Tiny.config().toBuilder().useBnInHead(false).build();
+    }
+
+    private static MugsTrainer trainer(int replicas) {
+        return new MugsTrainer(config(), RunSettings.defaults().withReplicas(replicas), 3);
     }
 
     /** Every state tensor of a trainer by name: student and teacher parameters, queues, memories, centre. */
@@ -79,9 +83,9 @@ class ReplicaTest {
 
     @Test
     void twoReplicasOnFourImagesEachMatchOneReplicaOnEightAfterThreeSteps() {
-        try (MultiCropLoader loader = Tiny.loader(config(1))) {
-            MugsTrainer one = new MugsTrainer(config(1), 3);
-            MugsTrainer two = new MugsTrainer(config(2), 3);
+        try (MultiCropLoader loader = Tiny.loader(config())) {
+            MugsTrainer one = trainer(1);
+            MugsTrainer two = trainer(2);
             assertEquals(2, two.localReplicas());
             Map<String, INDArray> before = new LinkedHashMap<>();
             state(one).forEach((k, v) -> before.put(k, v.dup()));
@@ -107,8 +111,8 @@ class ReplicaTest {
 
     @Test
     void replicasShareOneSetOfParameterArrays() {
-        try (MultiCropLoader loader = Tiny.loader(config(2))) {
-            MugsTrainer two = new MugsTrainer(config(2), 3);
+        try (MultiCropLoader loader = Tiny.loader(config())) {
+            MugsTrainer two = trainer(2);
             run(two, loader, 0, 1);
             MugsModel first = two.replicaModel(0);
             MugsModel second = two.replicaModel(1);
@@ -124,40 +128,43 @@ class ReplicaTest {
 
     @Test
     void aBatchThatDoesNotSplitEvenlyNamesTheRemainder() {
+        MugsConfig ten = Tiny.config().toBuilder().batchSize(10).build();
         var e = assertThrows(IllegalArgumentException.class,
-                () -> Tiny.config().toBuilder().batchSize(10).replicas(4).build());
-        assertEquals("Invalid MugsConfig: batchSize 10 does not split evenly over 4 replicas (remainder 2): make "
+                () -> new MugsTrainer(ten, RunSettings.defaults().withReplicas(4), 3));
+        assertEquals("Invalid run settings: batchSize 10 does not split evenly over 4 replicas (remainder 2): make "
                 + "batchSize a multiple of replicas, e.g. 8 or 12", e.getMessage());
-        var zero = assertThrows(IllegalArgumentException.class, () -> Tiny.config().toBuilder().replicas(0).build());
-        assertEquals("Invalid MugsConfig: replicas must be >= 1, got 0", zero.getMessage());
+        var zero = assertThrows(IllegalArgumentException.class, () -> RunSettings.defaults().withReplicas(0));
+        assertEquals("Invalid run settings: replicas must be >= 1, got 0", zero.getMessage());
     }
 
     @Test
-    void configJsonWithoutReplicasReadsAsOne() {
-        MugsConfig cfg = config(2);
+    void replicasAreARunSettingThatTheRecipeDoesNotHold() {
+        MugsConfig cfg = config();
         assertEquals(cfg.toJson(), MugsConfig.fromJson(cfg.toJson()).toJson());
-        String old = cfg.toJson().replaceAll(",\\s*\"replicas\"\\s*:\\s*2", "");
-        assertTrue(!old.contains("replicas"), old);
-        assertEquals(1, MugsConfig.fromJson(old).replicas());
-        assertEquals(cfg.toBuilder().replicas(1).build().toJson(), MugsConfig.fromJson(old).toJson());
-        assertEquals(4, cfg.with("replicas=4").replicas());
+        assertTrue(!cfg.toJson().contains("replicas") && !cfg.toJson().contains("workers"), cfg.toJson());
+        assertEquals(4, RunSettings.defaults().with("replicas=4").replicas());
+        assertEquals(new RunSettings(3, 2), RunSettings.defaults().with("workers=3", "replicas=2"));
+        var e = assertThrows(IllegalArgumentException.class, () -> cfg.with("replicas=4"));
+        assertTrue(e.getMessage().contains("no field 'replicas'"), e.getMessage());
+        var half = assertThrows(IllegalArgumentException.class, () -> RunSettings.defaults().with("replicas=1.5"));
+        assertEquals("'replicas=1.5': replicas must be an integer, got '1.5'", half.getMessage());
     }
 
     @Test
     void aCheckpointOfTwoReplicasResumesWithOneAndWithTwo(@TempDir Path dir) throws IOException {
-        try (MultiCropLoader loader = Tiny.loader(config(2))) {
-            MugsTrainer straight = new MugsTrainer(config(2), 3);
+        try (MultiCropLoader loader = Tiny.loader(config())) {
+            MugsTrainer straight = trainer(2);
             run(straight, loader, 0, 2);
             Path file = Checkpoints.save(dir, straight, 2);
             run(straight, loader, 2, 3);
 
-            MugsTrainer withTwo = new MugsTrainer(config(2), 3);
-            withTwo.restore(Checkpoints.read(file));
+            MugsTrainer withTwo = trainer(2);
+            Checkpoints.restore(file, withTwo);
             run(withTwo, loader, 2, 3);
             assertEquals(0.0, relativeDifference(withTwo, straight), "same replicas: the same bits");
 
-            MugsTrainer withOne = new MugsTrainer(config(1), 3);
-            withOne.restore(Checkpoints.read(file));
+            MugsTrainer withOne = trainer(1);
+            Checkpoints.restore(file, withOne);
             assertEquals(2, withOne.iteration());
             run(withOne, loader, 2, 3);
             double rel = relativeDifference(withOne, straight);
@@ -171,11 +178,11 @@ class ReplicaTest {
         // Each "process" is a trainer with one local replica and its own state, joined by a communicator as the
         // NCCL path joins processes; here the in-JVM one, each trainer stepping in a thread of its own.
         List<io.mugs.core.parallel.Communicator> world = io.mugs.core.parallel.InJvmCommunicator.group(2);
-        try (MultiCropLoader loader = Tiny.loader(config(1))) {
-            MugsTrainer one = new MugsTrainer(config(1), 3);
+        try (MultiCropLoader loader = Tiny.loader(config())) {
+            MugsTrainer one = trainer(1);
             run(one, loader, 0, 3);
-            List<MugsTrainer> ranks = List.of(new MugsTrainer(config(2), 3, world.get(0)),
-                    new MugsTrainer(config(2), 3, world.get(1)));
+            List<MugsTrainer> ranks = List.of(new MugsTrainer(config(), RunSettings.defaults().withReplicas(2), 3,
+                    world.get(0)), new MugsTrainer(config(), RunSettings.defaults().withReplicas(2), 3, world.get(1)));
             assertEquals(1, ranks.get(0).localReplicas());
             var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
             try {

@@ -19,7 +19,7 @@ final class Tiny {
                         .std(0.353).build())
                 .instanceHidden(32).instanceOut(16).predictorHidden(32).groupHidden(32).groupBottleneck(16)
                 .prototypes(64).queueSize(64).memorySize(64).neighbours(4).batchSize(8).epochs(2).warmupEpochs(0)
-                .workers(1).build();
+                .build();
     }
 
     /** The first {@code n} bundled test images. */

@@ -161,10 +161,11 @@ class TrainerTest {
         var e = assertThrows(IOException.class, () -> Checkpoints.restore(file, new MugsTrainer(cfg, 3)));
         assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("truncated"), e.getMessage());
         Checkpoints.save(dir, trainer, 3);
-        var other = new MugsTrainer(cfg.toBuilder().lr(cfg.lr() / 2).build(), 3);
+        var other = new MugsTrainer(cfg.toBuilder().studentTemp(cfg.studentTemp() / 2).build(), 3);
         var mismatch = assertThrows(IOException.class,
                 () -> Checkpoints.restore(Checkpoints.latest(dir).orElseThrow(), other));
-        assertTrue(mismatch.getMessage().contains("another configuration (it differs in lr)"), mismatch.getMessage());
+        assertTrue(mismatch.getMessage().contains("another configuration (it differs in studentTemp)"),
+                mismatch.getMessage());
     }
 
     @Test

@@ -46,7 +46,7 @@ import org.nd4j.linalg.jcublas.context.CudaContext;
  *
  * <pre>{@code
  * try (NcclCommunicator world = NcclCommunicator.fromEnvironment(Duration.ofMinutes(5))) {
- *     MugsTrainer trainer = new MugsTrainer(config.toBuilder().replicas(world.size()).build(), steps, world);
+ *     MugsTrainer trainer = new MugsTrainer(config, RunSettings.defaults().withReplicas(world.size()), steps, world);
  *     ...
  * }
  * }</pre>
