@@ -73,7 +73,7 @@ public final class LossBenchmark {
         sd.setLossVariables(nce);
         FeatureQueue fq = new FeatureQueue(k, out, f, 2);
         Map<String, INDArray> ncFeed = new HashMap<>(Map.of("z", unitRows(rng, 2L * b, out), "queue", fq.contents()));
-        double ncTime = VitBenchmark.time(iters, () -> Gradients.calculate(sd, ncFeed, List.of("q")));
+        double ncTime = VitBenchmark.time(iters, () -> Gradients.bySameDiff(sd, ncFeed, List.of("q")));
         System.out.printf("InfoNCE (one of two) forward+backward: %8.1f ms%n", ncTime * 1e3);
 
         // Group loss from student logits, teacher targets computed in Java (centring, softmax, pairing).
@@ -88,7 +88,7 @@ public final class LossBenchmark {
             gFeed.put("w", GroupLoss.targets(centre.targets(teacherLogits, 0.04), pairing));
             centre.update(teacherLogits);
         });
-        double gTime = VitBenchmark.time(iters, () -> Gradients.calculate(sg, gFeed, List.of("logits")));
+        double gTime = VitBenchmark.time(iters, () -> Gradients.bySameDiff(sg, gFeed, List.of("logits")));
         System.out.printf("group loss forward+backward:         %8.1f ms (+ %.1f ms teacher targets and centre)%n",
                 gTime * 1e3, targetTime * 1e3);
 

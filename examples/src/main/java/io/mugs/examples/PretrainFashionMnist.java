@@ -74,8 +74,9 @@ public final class PretrainFashionMnist {
         if (a.get("max-minutes", null) != null) {
             listeners.add(MugsListeners.timeBudget(a.getDouble("max-minutes", 0)));
         }
-        listeners.addAll(MugsListeners.defaults(out, 10, 2, train, test, a.getInt("knn-every", 1),
-                Boolean.parseBoolean(a.get("knn-student", "true"))));
+        listeners.addAll(MugsListeners.defaults(out, MugsListeners.Options.of().withKnn(train, test)
+                .withKnnEvery(a.getInt("knn-every", 1))
+                .withKnnStudent(Boolean.parseBoolean(a.get("knn-student", "true")))));
         MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
         double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);

@@ -183,8 +183,9 @@ final class PretrainCommand implements Callable<Integer> {
             listeners.add(new ProgressBarListener(System.out));
         }
         // In a terminal the bar replaces the per-step log lines (a log interval no run reaches).
-        listeners.addAll(MugsListeners.defaults(out, terminal ? Integer.MAX_VALUE : logEvery, keep, knnTrain,
-                knnTest, knnEvery, knnStudent));
+        listeners.addAll(MugsListeners.defaults(out, MugsListeners.Options.of()
+                .withLogEvery(terminal ? Integer.MAX_VALUE : logEvery).withKeepLast(keep).withKnn(knnTrain, knnTest)
+                .withKnnEvery(knnEvery).withKnnStudent(knnStudent)));
         MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
 
         Path teacher = out.resolve("teacher.safetensors");

@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * log, per-epoch checkpoints and a k-NN monitor.
  *
  * <pre>{@code
- * List<MugsListener> l = MugsListeners.defaults(outputDir, 20, 3, knnTrain, knnTest, 1);
+ * List<MugsListener> l = MugsListeners.defaults(outputDir, MugsListeners.Options.of().withLogEvery(20)
+ *         .withKeepLast(3).withKnn(knnTrain, knnTest));
  * }</pre>
  */
 public final class MugsListeners {
@@ -35,27 +36,75 @@ public final class MugsListeners {
     }
 
     /**
-     * Progress every {@code logEvery} steps, metrics in {@code outputDir/metrics.jsonl}, a checkpoint after every
-     * epoch (newest {@code keepLast} kept) and, when {@code knnTrain} is not null, a k-NN monitor every
-     * {@code knnEvery} epochs.
+     * The settings of the preset bundle {@link #defaults}, by name; {@link #of} gives the defaults and each
+     * {@code with...} changes one.
+     *
+     * @param logEvery   a progress line every this many steps (10)
+     * @param keepLast   epoch checkpoints kept, the newest (2)
+     * @param knnTrain   labelled k-NN memory of the monitor; null (the default) runs no monitor
+     * @param knnTest    labelled k-NN queries of the monitor (with {@code knnTrain})
+     * @param knnEvery   the monitor every this many epochs (1)
+     * @param knnStudent also monitor the student (true; false halves the monitor's time)
      */
-    public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
-                                              ImageSource knnTest, int knnEvery) {
-        return defaults(outputDir, logEvery, keepLast, knnTrain, knnTest, knnEvery, true);
+    public record Options(int logEvery, int keepLast, ImageSource knnTrain, ImageSource knnTest, int knnEvery,
+                          boolean knnStudent) {
+
+        public Options {
+            if (logEvery < 1 || keepLast < 1 || knnEvery < 1) {
+                throw new IllegalArgumentException("logEvery, keepLast and knnEvery must be >= 1, got " + logEvery
+                        + ", " + keepLast + ", " + knnEvery);
+            }
+            if ((knnTrain == null) != (knnTest == null)) {
+                throw new IllegalArgumentException("give the k-NN monitor both its training and its test images");
+            }
+        }
+
+        /** Progress every 10 steps, 2 checkpoints kept, no k-NN monitor. */
+        public static Options of() {
+            return new Options(10, 2, null, null, 1, true);
+        }
+
+        public Options withLogEvery(int v) {
+            return new Options(v, keepLast, knnTrain, knnTest, knnEvery, knnStudent);
+        }
+
+        public Options withKeepLast(int v) {
+            return new Options(logEvery, v, knnTrain, knnTest, knnEvery, knnStudent);
+        }
+
+        /** A k-NN monitor with memory {@code train} and queries {@code test} (both null: none). */
+        public Options withKnn(ImageSource train, ImageSource test) {
+            return new Options(logEvery, keepLast, train, test, knnEvery, knnStudent);
+        }
+
+        public Options withKnnEvery(int v) {
+            return new Options(logEvery, keepLast, knnTrain, knnTest, v, knnStudent);
+        }
+
+        public Options withKnnStudent(boolean v) {
+            return new Options(logEvery, keepLast, knnTrain, knnTest, knnEvery, v);
+        }
+    }
+
+    /** {@link #defaults(Path, Options)} with {@link Options#of()}: progress, metrics and checkpoints. */
+    public static List<MugsListener> defaults(Path outputDir) {
+        return defaults(outputDir, Options.of());
     }
 
     /**
-     * As {@link #defaults(Path, int, int, ImageSource, ImageSource, int)}; {@code knnStudent} false monitors only the
-     * teacher (half the monitor's time).
+     * Progress every {@code logEvery} steps, metrics in {@code outputDir/metrics.jsonl}, a checkpoint after every
+     * epoch (newest {@code keepLast} kept) and, when {@code knnTrain} is set, a k-NN monitor every {@code knnEvery}
+     * epochs.
      */
-    public static List<MugsListener> defaults(Path outputDir, int logEvery, int keepLast, ImageSource knnTrain,
-                                              ImageSource knnTest, int knnEvery, boolean knnStudent) {
+    public static List<MugsListener> defaults(Path outputDir, Options options) {
         List<MugsListener> l = new ArrayList<>();
-        l.add(progress(logEvery));
+        l.add(progress(options.logEvery()));
         l.add(metrics(outputDir.resolve("metrics.jsonl")));
-        l.add(checkpoints(outputDir, keepLast));   // before the monitor: a failing monitor never costs a checkpoint
-        if (knnTrain != null) {
-            l.add(knn(knnTrain, knnTest, knnEvery, outputDir.resolve("metrics.jsonl"), knnStudent));
+        // Before the monitor: a failing monitor never costs a checkpoint.
+        l.add(checkpoints(outputDir, options.keepLast()));
+        if (options.knnTrain() != null) {
+            l.add(knn(options.knnTrain(), options.knnTest(), options.knnEvery(), outputDir.resolve("metrics.jsonl"),
+                    options.knnStudent()));
         }
         return l;
     }

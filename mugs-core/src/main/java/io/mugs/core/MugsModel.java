@@ -164,14 +164,16 @@ public final class MugsModel implements Stateful {
     }
 
     private ProjectionHead instanceHead(SameDiff sd, String prefix, int predictorHidden, long seed) {
-        return new ProjectionHead(sd, prefix, config.vit().embedDim(), config.instanceHidden(), config.instanceOut(),
-                predictorHidden, config.useBnInHead(), type, seed);
+        return new ProjectionHead(sd, prefix, ProjectionHead.Options.of(config.vit().embedDim())
+                .withHidden(config.instanceHidden()).withOutDim(config.instanceOut())
+                .withPredictorHidden(predictorHidden).withBatchNorm(config.useBnInHead()), type, seed);
     }
 
     private GroupHead groupHead(SameDiff sd, long seed) {
-        return new GroupHead(sd, "group_head.", config.vit().embedDim(), config.groupHidden(),
-                config.groupBottleneck(), config.prototypes(), config.normLastLayer(), config.useBnInHead(),
-                type, seed);
+        return new GroupHead(sd, "group_head.", GroupHead.Options.of(config.vit().embedDim())
+                .withHidden(config.groupHidden()).withBottleneck(config.groupBottleneck())
+                .withPrototypes(config.prototypes()).withNormLastLayer(config.normLastLayer())
+                .withBatchNorm(config.useBnInHead()), type, seed);
     }
 
     private SDVariable aggregate(SameDiff sd, VisionTransformer backbone, SDVariable query, long seed) {

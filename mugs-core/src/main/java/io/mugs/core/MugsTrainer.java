@@ -153,7 +153,7 @@ public final class MugsTrainer implements Stateful {
      *
      * <pre>{@code
      * MugsTrainer t = MugsTrainer.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
-     *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm"), 20, 3, null, null, 1));
+     *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm")));
      * }</pre>
      */
     public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)

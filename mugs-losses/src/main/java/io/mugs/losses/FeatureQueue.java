@@ -62,8 +62,8 @@ public final class FeatureQueue implements Stateful {
         return (int) rows.size(1);
     }
 
-    /** Replaces the contents and pointer (checkpoint restore). */
-    public void restore(INDArray contents, int pointer) {
+    /** Replaces the contents and pointer, checked (the assignment part of {@link #loadState}). */
+    private void restore(INDArray contents, int pointer) {
         if (!java.util.Arrays.equals(contents.shape(), rows.shape()) || pointer < 0 || pointer >= size()) {
             throw new IllegalArgumentException("queue state must be " + java.util.Arrays.toString(rows.shape())
                     + " with 0 <= pointer < " + size() + ", got " + java.util.Arrays.toString(contents.shape())

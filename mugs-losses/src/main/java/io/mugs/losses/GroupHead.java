@@ -21,11 +21,59 @@ import org.nd4j.linalg.factory.Nd4j;
  * trunc-normal(0.02) with zero biases; {@code last_layer.weight_v [m, bottleneck]} keeps PyTorch's default init.
  *
  * <pre>{@code
- * GroupHead head = new GroupHead(sd, "group_head.", 384, 2048, 256, 65_536, true, false, DataType.FLOAT, seed);
+ * GroupHead head = new GroupHead(sd, "group_head.", GroupHead.Options.of(384).withNormLastLayer(true),
+ *         DataType.FLOAT, seed);
  * SDVariable logits = head.logits(cls);   // [N, 65536]
  * }</pre>
  */
 public final class GroupHead {
+
+    /**
+     * The head's settings by name, as DINO's {@code DINOHead(in_dim, out_dim, use_bn, norm_last_layer, hidden_dim,
+     * bottleneck_dim)}; {@link #of} gives the reference's defaults and each {@code with...} changes one.
+     *
+     * @param inDim         input width D (the backbone's)
+     * @param hidden        projector hidden width (2048)
+     * @param bottleneck    bottleneck width (256)
+     * @param prototypes    prototypes m, the logits' width (65,536)
+     * @param normLastLayer gains fixed to 1 (false: trainable {@code last_layer.weight_g})
+     * @param batchNorm     batch norm after the projector's hidden layers (false)
+     */
+    public record Options(int inDim, int hidden, int bottleneck, int prototypes, boolean normLastLayer,
+                          boolean batchNorm) {
+
+        public Options {
+            if (inDim < 1 || hidden < 1 || bottleneck < 1 || prototypes < 1) {
+                throw new IllegalArgumentException("group head sizes must be positive, got inDim " + inDim
+                        + ", hidden " + hidden + ", bottleneck " + bottleneck + ", prototypes " + prototypes);
+            }
+        }
+
+        /** The reference's head on a backbone of width {@code inDim}: 2048 / 256 / 65,536, trainable gains, no BN. */
+        public static Options of(int inDim) {
+            return new Options(inDim, 2048, 256, 65_536, false, false);
+        }
+
+        public Options withHidden(int v) {
+            return new Options(inDim, v, bottleneck, prototypes, normLastLayer, batchNorm);
+        }
+
+        public Options withBottleneck(int v) {
+            return new Options(inDim, hidden, v, prototypes, normLastLayer, batchNorm);
+        }
+
+        public Options withPrototypes(int v) {
+            return new Options(inDim, hidden, bottleneck, v, normLastLayer, batchNorm);
+        }
+
+        public Options withNormLastLayer(boolean v) {
+            return new Options(inDim, hidden, bottleneck, prototypes, v, batchNorm);
+        }
+
+        public Options withBatchNorm(boolean v) {
+            return new Options(inDim, hidden, bottleneck, prototypes, normLastLayer, v);
+        }
+    }
 
     private final SameDiff sd;
     private final boolean useBn;
@@ -37,12 +85,14 @@ public final class GroupHead {
     private final List<String> projectorNames = new ArrayList<>();
     private final List<String> lastLayerNames = new ArrayList<>();
 
-    public GroupHead(SameDiff sd, String prefix, int inDim, int hidden, int bottleneck, int prototypes,
-                     boolean normLastLayer, boolean useBn, DataType type, long seed) {
-        if (inDim < 1 || hidden < 1 || bottleneck < 1 || prototypes < 1) {
-            throw new IllegalArgumentException("group head sizes must be positive, got " + inDim + ", " + hidden
-                    + ", " + bottleneck + ", " + prototypes);
-        }
+    /** The head's variables in {@code sd}, named under {@code prefix}, drawn from {@code seed}. */
+    public GroupHead(SameDiff sd, String prefix, Options options, DataType type, long seed) {
+        int inDim = options.inDim();
+        int hidden = options.hidden();
+        int bottleneck = options.bottleneck();
+        int prototypes = options.prototypes();
+        boolean normLastLayer = options.normLastLayer();
+        boolean useBn = options.batchNorm();
         this.sd = sd;
         this.useBn = useBn;
         SplittableRandom rng = new SplittableRandom(seed);

@@ -108,8 +108,8 @@ public final class NeighbourMemory implements Stateful {
         return flat.reshape(b, indices.size(1), rows.size(1));
     }
 
-    /** Replaces the rows and pointer (checkpoint restore). */
-    public void restore(INDArray contents, int pointer) {
+    /** Replaces the rows and pointer, checked (the assignment part of {@link #loadState}). */
+    private void restore(INDArray contents, int pointer) {
         if (!java.util.Arrays.equals(contents.shape(), rows.shape()) || pointer < 0 || pointer >= rows.size(0)) {
             throw new IllegalArgumentException("memory state must be " + java.util.Arrays.toString(rows.shape())
                     + " with 0 <= pointer < " + rows.size(0) + ", got " + java.util.Arrays.toString(contents.shape())

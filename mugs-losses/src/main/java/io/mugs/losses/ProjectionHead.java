@@ -24,11 +24,52 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code instance_head.projector.0.weight} (with BN: {@code .0 .1(BN) .3 .4(BN) .6}).
  *
  * <pre>{@code
- * ProjectionHead head = new ProjectionHead(sd, "instance_head.", 384, 2048, 256, 4096, false, DataType.FLOAT, seed);
+ * ProjectionHead head = new ProjectionHead(sd, "instance_head.", ProjectionHead.Options.of(384), DataType.FLOAT, seed);
  * SDVariable q = head.studentPrediction(cls);   // [N, 256], unit rows
+ * var teacher = ProjectionHead.Options.of(384).withPredictorHidden(0).withBatchNorm(true);   // a teacher head, BN
  * }</pre>
  */
 public final class ProjectionHead {
+
+    /**
+     * The head's sizes by name; {@link #of} gives the reference's defaults and each {@code with...} changes one.
+     *
+     * @param inDim           input width D (the backbone's)
+     * @param hidden          projector hidden width (2048)
+     * @param outDim          output width (256)
+     * @param predictorHidden predictor hidden width (4096); 0 builds no predictor (a teacher head)
+     * @param batchNorm       batch norm after the projector's hidden layers (false)
+     */
+    public record Options(int inDim, int hidden, int outDim, int predictorHidden, boolean batchNorm) {
+
+        public Options {
+            if (inDim < 1 || hidden < 1 || outDim < 1 || predictorHidden < 0) {
+                throw new IllegalArgumentException("head sizes must be positive (predictorHidden >= 0), got inDim "
+                        + inDim + ", hidden " + hidden + ", outDim " + outDim + ", predictorHidden " + predictorHidden);
+            }
+        }
+
+        /** The reference's head on a backbone of width {@code inDim}: 2048 / 256 / 4096, no batch norm. */
+        public static Options of(int inDim) {
+            return new Options(inDim, 2048, 256, 4096, false);
+        }
+
+        public Options withHidden(int v) {
+            return new Options(inDim, v, outDim, predictorHidden, batchNorm);
+        }
+
+        public Options withOutDim(int v) {
+            return new Options(inDim, hidden, v, predictorHidden, batchNorm);
+        }
+
+        public Options withPredictorHidden(int v) {
+            return new Options(inDim, hidden, outDim, v, batchNorm);
+        }
+
+        public Options withBatchNorm(boolean v) {
+            return new Options(inDim, hidden, outDim, predictorHidden, v);
+        }
+    }
 
     private final SameDiff sd;
     private final boolean useBn;
@@ -38,15 +79,13 @@ public final class ProjectionHead {
     private final List<String> projectorNames = new ArrayList<>();
     private final List<String> predictorNames = new ArrayList<>();
 
-    /**
-     * @param predHidden hidden width of the predictor; 0 builds no predictor (a teacher head)
-     */
-    public ProjectionHead(SameDiff sd, String prefix, int inDim, int hidden, int outDim, int predHidden,
-                          boolean useBn, DataType type, long seed) {
-        if (inDim < 1 || hidden < 1 || outDim < 1 || predHidden < 0) {
-            throw new IllegalArgumentException("head sizes must be positive (predHidden >= 0), got " + inDim + ", "
-                    + hidden + ", " + outDim + ", " + predHidden);
-        }
+    /** The head's variables in {@code sd}, named under {@code prefix}, drawn from {@code seed}. */
+    public ProjectionHead(SameDiff sd, String prefix, Options options, DataType type, long seed) {
+        int inDim = options.inDim();
+        int hidden = options.hidden();
+        int outDim = options.outDim();
+        int predHidden = options.predictorHidden();
+        boolean useBn = options.batchNorm();
         this.sd = sd;
         this.useBn = useBn;
         SplittableRandom rng = new SplittableRandom(seed);

@@ -31,7 +31,7 @@ class HeadsTest {
     void projectionHeadMatchesPlainJavaWithAndWithoutBatchNorm() {
         for (boolean bn : new boolean[] {false, true}) {
             SameDiff sd = SameDiff.create();
-            ProjectionHead head = new ProjectionHead(sd, "instance_head.", 6, 10, 4, 12, bn, D, 3);
+            ProjectionHead head = new ProjectionHead(sd, "instance_head.", new ProjectionHead.Options(6, 10, 4, 12, bn), D, 3);
             if (bn) {
                 perturb(sd, List.of("instance_head.projector.1.weight", "instance_head.projector.4.bias"), 1);
                 assertEquals(List.of("instance_head.projector.0.weight", "instance_head.projector.1.weight",
@@ -73,7 +73,7 @@ class HeadsTest {
     @Test
     void teacherHeadHasNoPredictor() {
         SameDiff sd = SameDiff.create();
-        ProjectionHead head = new ProjectionHead(sd, "t.", 6, 10, 4, 0, false, D, 3);
+        ProjectionHead head = new ProjectionHead(sd, "t.", new ProjectionHead.Options(6, 10, 4, 0, false), D, 3);
         assertTrue(head.predictorParameterNames().isEmpty());
         SDVariable x = sd.placeHolder("x", D, -1, 6);
         var e = assertThrows(IllegalStateException.class, () -> head.studentPrediction(x));
@@ -84,7 +84,7 @@ class HeadsTest {
     void groupHeadMatchesPlainJava() {
         for (boolean normLastLayer : new boolean[] {true, false}) {
             SameDiff sd = SameDiff.create();
-            GroupHead head = new GroupHead(sd, "group_head.", 6, 10, 5, 9, normLastLayer, false, D, 4);
+            GroupHead head = new GroupHead(sd, "group_head.", new GroupHead.Options(6, 10, 5, 9, normLastLayer, false), D, 4);
             assertEquals(normLastLayer ? List.of("group_head.last_layer.weight_v")
                     : List.of("group_head.last_layer.weight_v", "group_head.last_layer.weight_g"),
                     head.lastLayerParameterNames());

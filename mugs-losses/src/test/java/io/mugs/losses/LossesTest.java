@@ -198,7 +198,7 @@ class LossesTest {
     /** Central differences of the scalar {@code loss} with respect to sampled entries of {@code vars}. */
     static void checkGradients(SameDiff sd, SDVariable loss, Map<String, INDArray> feed, List<String> vars) {
         sd.setLossVariables(loss);
-        Map<String, INDArray> grads = Gradients.calculate(sd, feed, vars);
+        Map<String, INDArray> grads = Gradients.bySameDiff(sd, feed, vars);
         for (String v : vars) {
             INDArray w = sd.getArrForVarName(v);
             for (int k = 0; k < Math.min(6, w.length()); k++) {
@@ -220,7 +220,7 @@ class LossesTest {
     void gradientsThroughInfoNceAndTheInstanceHead() {
         SameDiff sd = SameDiff.create();
         int views = 4;
-        ProjectionHead head = new ProjectionHead(sd, "h.", 6, 8, 5, 7, false, D, 1);
+        ProjectionHead head = new ProjectionHead(sd, "h.", new ProjectionHead.Options(6, 8, 5, 7, false), D, 1);
         SDVariable x = sd.var("x", Plain.randn(2, views * 2L, 6));
         SDVariable q = head.studentPrediction(x);
         SDVariable z = sd.placeHolder("z", D, -1, 5);
@@ -238,7 +238,7 @@ class LossesTest {
     void gradientsThroughTheGroupLossAndHead() {
         for (boolean normLastLayer : new boolean[] {true, false}) {
             SameDiff sd = SameDiff.create();
-            GroupHead head = new GroupHead(sd, "g.", 6, 8, 4, 7, normLastLayer, true, D, 1);
+            GroupHead head = new GroupHead(sd, "g.", new GroupHead.Options(6, 8, 4, 7, normLastLayer, true), D, 1);
             SDVariable x = sd.var("x", Plain.randn(2, 3 * 2L, 6));
             SDVariable targets = sd.placeHolder("w", D, -1, 7);
             MultiCropPairing pairing = new MultiCropPairing(3, MultiCropPairing.Weighting.OFFICIAL);

@@ -167,7 +167,7 @@ class VisionTransformerTest {
             feed.put(s.placeholder(), Nd4j.create(rows, new long[] {rows.length, 1}, DataType.DOUBLE));
         }
         List<String> params = vit.parameterNames();
-        Map<String, INDArray> grads = Gradients.calculate(sd, feed, params);
+        Map<String, INDArray> grads = Gradients.bySameDiff(sd, feed, params);
         String lossName = loss.name();
         int checked = 0;
         for (String p : params) {

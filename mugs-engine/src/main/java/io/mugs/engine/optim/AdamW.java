@@ -88,8 +88,8 @@ public final class AdamW implements Stateful {
         return state;
     }
 
-    /** Restores one parameter's state. */
-    public void restore(String name, INDArray m, INDArray v, long step) {
+    /** Assigns one parameter's state (the assignment part of {@link #loadState}). */
+    private void restore(String name, INDArray m, INDArray v, long step) {
         State s = state.get(name);
         if (s == null) {
             throw new IllegalArgumentException("no parameter " + name);
