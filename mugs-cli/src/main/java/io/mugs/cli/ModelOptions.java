@@ -1,7 +1,7 @@
 package io.mugs.cli;
 
 import io.mugs.data.ImageSource;
-import io.mugs.eval.Backbones;
+import io.mugs.eval.FrozenBackbone;
 import io.mugs.eval.FeatureExtractor;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.io.InputNormalisation;
@@ -96,8 +96,8 @@ final class ModelOptions {
         if (extractBatch < 1) {
             throw new ParameterException(spec.commandLine(), "--extract-batch must be >= 1, got " + extractBatch);
         }
-        VisionTransformer vit = Backbones.load(model);
-        Optional<InputNormalisation> stored = Backbones.normalisation(model);
+        VisionTransformer vit = FrozenBackbone.load(model);
+        Optional<InputNormalisation> stored = FrozenBackbone.normalisation(model);
         InputNormalisation input;
         if (mean != null) {
             int size = stored.map(InputNormalisation::imageSize).orElse(vit.config().imageSize());

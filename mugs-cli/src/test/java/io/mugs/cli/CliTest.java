@@ -83,7 +83,7 @@ class CliTest {
         Run debug = run("knn", "--debug", "--model", model.toString(), "--train", "fmnist-bundled:train", "--test",
                 "fmnist-bundled:test");
         assertEquals(1, debug.code());
-        assertTrue(debug.err().contains("\tat io.mugs.eval.Backbones.load"), debug.err());
+        assertTrue(debug.err().contains("\tat io.mugs.eval.FrozenBackbone.load"), debug.err());
     }
 
     @Test

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.mugs.eval.Backbones;
+import io.mugs.eval.FrozenBackbone;
 import io.mugs.io.InputNormalisation;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
@@ -90,7 +90,7 @@ class PretrainCommandTest {
 
         // The folder's own statistics were measured and travel with the backbone.
         double[] expected = meanAndStd(files);
-        InputNormalisation input = Backbones.normalisation(teacher).orElseThrow();
+        InputNormalisation input = FrozenBackbone.normalisation(teacher).orElseThrow();
         assertEquals(1, input.channels());
         assertEquals(28, input.imageSize());
         assertArrayEquals(new double[] {expected[0]}, input.mean(), 1e-6);
@@ -127,7 +127,7 @@ class PretrainCommandTest {
                 + "Mugs teacher \\d+\\.\\d\\d % \\([+-]\\d+\\.\\d\\d points from pretraining\\), "
                 + "raw pixels 100\\.00 % \\(\\d+\\.\\d\\d points below raw pixels\\)"
                 + "|.*\\(0\\.00 points above raw pixels\\)"), last);
-        InputNormalisation input = Backbones.normalisation(run.resolve("teacher.safetensors")).orElseThrow();
+        InputNormalisation input = FrozenBackbone.normalisation(run.resolve("teacher.safetensors")).orElseThrow();
         assertArrayEquals(new double[] {0.5}, input.mean(), 0);
         assertArrayEquals(new double[] {0.25}, input.std(), 0);
         String metrics = Files.readString(run.resolve("metrics.jsonl"));

@@ -3,7 +3,7 @@ package io.mugs.core;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.engine.Backend;
 import io.mugs.io.CheckpointFile;
-import io.mugs.io.InputNormalisation;
+import io.mugs.eval.CheckpointLayout;
 import io.mugs.io.StateDict;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * The checkpoint policy of a run folder: {@code checkpoint-<iteration>.safetensors} files in the {@link
  * CheckpointFile} format holding the whole {@link MugsTrainer} state ({@link MugsTrainer#saveState}) plus, as
  * metadata, the {@link MugsConfig} JSON, the input normalisation, the training time and a run manifest (library,
- * ND4J, JVM, OS, backend, seed). Writes are atomic and checksummed; the newest {@code keepLast} are kept; resuming
+ * ND4J, JVM, OS, backend, seed); the names are {@link CheckpointLayout}'s. Writes are atomic and checksummed; the newest {@code keepLast} are kept; resuming
  * takes the newest intact checkpoint and says which newer ones it skipped and why. Nothing is Java-serialised.
  *
  * <pre>{@code
@@ -50,11 +50,11 @@ public final class Checkpoints {
         StateDict state = new StateDict();
         trainer.saveState(state);
         Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("config", trainer.config().toJson());
-        meta.put("epoch", Integer.toString(trainer.epoch()));
-        meta.put("training_seconds", Double.toString(trainer.trainingSeconds()));
-        meta.put("manifest", JSON.writeValueAsString(manifest(trainer.config())));
-        meta.put(InputNormalisation.METADATA_KEY, trainer.config().inputNormalisation().toJson());
+        meta.put(CheckpointLayout.CONFIG, trainer.config().toJson());
+        meta.put(CheckpointLayout.EPOCH, Integer.toString(trainer.epoch()));
+        meta.put(CheckpointLayout.TRAINING_SECONDS, Double.toString(trainer.trainingSeconds()));
+        meta.put(CheckpointLayout.MANIFEST, JSON.writeValueAsString(manifest(trainer.config())));
+        meta.put(CheckpointLayout.NORMALISATION, trainer.config().inputNormalisation().toJson());
         Files.createDirectories(dir);
         Path file = dir.resolve(String.format("%s%09d%s", PREFIX, trainer.iteration(), SUFFIX));
         CheckpointFile.write(file, state, meta);
@@ -106,7 +106,7 @@ public final class Checkpoints {
     public static Loaded read(Path file) throws IOException {
         CheckpointFile.Content c = CheckpointFile.read(file);
         try {
-            return new Loaded(file, c, MugsConfig.fromJson(c.metadata("config", file)));
+            return new Loaded(file, c, MugsConfig.fromJson(c.metadata(CheckpointLayout.CONFIG, file)));
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": the stored configuration is not valid (" + e.getMessage() + ")", e);
         }
@@ -181,7 +181,7 @@ public final class Checkpoints {
         } catch (IllegalArgumentException e) {
             throw new IOException("Checkpoint " + checkpoint.file() + " does not fit the model: " + e.getMessage(), e);
         }
-        String seconds = checkpoint.content().metadata().get("training_seconds");
+        String seconds = checkpoint.content().metadata().get(CheckpointLayout.TRAINING_SECONDS);
         try {
             trainer.setTrainingSeconds(seconds == null ? 0 : Double.parseDouble(seconds));   // older files: 0
         } catch (NumberFormatException e) {

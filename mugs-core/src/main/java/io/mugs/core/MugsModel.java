@@ -1,5 +1,6 @@
 package io.mugs.core;
 
+import io.mugs.eval.CheckpointLayout;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
 import io.mugs.losses.GroupHead;
@@ -13,9 +14,11 @@ import io.mugs.vit.DropPath;
 import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.VitOutputs;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
@@ -26,37 +29,105 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * The student and teacher graphs of Mugs (reference §2.2), built from the public pieces.
  * <pre>
  * student (drop-path):  global [2B,C,G,G], local [N*B,C,L,L]  -> backbone (one pass per resolution)
- *   cls [V*B, D] -> instance head (projector + predictor)        -> InfoNCE vs inst_keys, inst_queue
- *   tokenMean -> top-k from the student memory -> aggregator -> local-group head -> InfoNCE vs lg_keys, lg_queue
- *   cls -> group head -> logits                                  -> cross-entropy vs group_targets
+ *   cls [V*B, D] -> instance head (projector + predictor)        -> InfoNCE vs instance keys and queue
+ *   tokenMean -> top-k from the student memory -> aggregator -> local-group head -> InfoNCE vs local-group keys, queue
+ *   cls -> group head -> logits                                  -> cross-entropy vs group targets
  *   loss = LossWeights.combine(...)
- * teacher (no drop-path, no predictors): global [2B] -> inst_target, lg_target, group_logits, patch_mean
+ * teacher (no drop-path, no predictors): global [2B] -> instance keys, local-group keys, group logits, patch mean
  * </pre>
+ * Feeds and outputs are typed ({@link TeacherFeed}, {@link StudentFeed}, {@link TeacherOutputs},
+ * {@link StudentOutputs}); the placeholder and output names are this class's own.
  * Variable names are the official state-dict names ({@code backbone.blocks.0.attn.qkv.weight},
  * {@code instance_head.projector.0.weight}, ...). The teacher starts as a copy of the student.
  */
 public final class MugsModel implements Stateful {
 
-    /** Placeholder names shared by both graphs. */
-    public static final String GLOBAL = "global";
-    public static final String LOCAL = "local";
-    public static final String INST_KEYS = "inst_keys";
-    public static final String INST_QUEUE = "inst_queue";
-    public static final String LG_KEYS = "lg_keys";
-    public static final String LG_QUEUE = "lg_queue";
-    public static final String MEMORY = "memory";
-    public static final String MEMORY_NORMALISED = "memory_normalised";
-    public static final String GROUP_TARGETS = "group_targets";
-
-    /** Output names. */
+    /** Names of the losses map ({@link StudentOutputs#losses()}, {@link StepResult#losses()}, metrics.jsonl). */
     public static final String LOSS = "loss";
     public static final String LOSS_INSTANCE = "loss_instance";
     public static final String LOSS_LOCAL_GROUP = "loss_local_group";
     public static final String LOSS_GROUP = "loss_group";
-    public static final String INST_TARGET = "inst_target";
-    public static final String LG_TARGET = "lg_target";
-    public static final String GROUP_LOGITS = "group_logits";
-    public static final String PATCH_MEAN = "patch_mean";
+
+    // Graph names, spelled only here: the typed feeds and outputs below translate to and from them. A teacher
+    // output and the student placeholder it feeds share one name.
+    private static final String GLOBAL = "global";
+    private static final String LOCAL = "local";
+    private static final String INSTANCE_KEYS = "instance_keys";
+    private static final String INSTANCE_QUEUE = "instance_queue";
+    private static final String LOCAL_GROUP_KEYS = "local_group_keys";
+    private static final String LOCAL_GROUP_QUEUE = "local_group_queue";
+    private static final String MEMORY = "memory";
+    private static final String MEMORY_NORMALISED = "memory_normalised";
+    private static final String GROUP_LOGITS = "group_logits";
+    private static final String GROUP_TARGETS = "group_targets";
+    private static final String PATCH_MEAN = "patch_mean";
+
+    /** A neighbour memory as the local-group branch reads it: rows [M, D] and their L2-normalised copy [M, D]. */
+    public record MemoryFeed(INDArray rows, INDArray normalisedRows) {
+    }
+
+    /** An InfoNCE loss's inputs: the teacher's keys [2B, K] (positives) and its queue [Q, K] (negatives). */
+    public record KeysFeed(INDArray keys, INDArray queue) {
+    }
+
+    /**
+     * The teacher graph's inputs.
+     *
+     * @param global the two teacher views [2B, C, G, G], view-major
+     * @param memory the teacher memory; present exactly when the local-group loss is on
+     */
+    public record TeacherFeed(INDArray global, Optional<MemoryFeed> memory) {
+
+        /** As the graph's placeholders. */
+        public Map<String, INDArray> placeholders() {
+            Map<String, INDArray> feed = new HashMap<>();
+            feed.put(GLOBAL, global);
+            memory.ifPresent(m -> {
+                feed.put(MEMORY, m.rows());
+                feed.put(MEMORY_NORMALISED, m.normalisedRows());
+            });
+            return feed;
+        }
+    }
+
+    /**
+     * The student graph's inputs; each loss's inputs are present exactly when that loss is on.
+     *
+     * @param global       the two student globals [2B, C, G, G], view-major
+     * @param local        the local views [N·B, C, L, L], view-major (absent without local crops)
+     * @param instance     instance keys and queue
+     * @param localGroup   local-group keys and queue
+     * @param memory       the student memory (with the local-group loss)
+     * @param groupTargets the group loss's targets [2B, P] ({@code GroupLoss.targets})
+     * @param dropPath     this step's drop-path masks, by the names {@link #globalDropPath()} and
+     *                     {@link #localDropPath()} give
+     */
+    public record StudentFeed(INDArray global, Optional<INDArray> local, Optional<KeysFeed> instance,
+                              Optional<KeysFeed> localGroup, Optional<MemoryFeed> memory,
+                              Optional<INDArray> groupTargets, Map<String, INDArray> dropPath) {
+
+        /** As the graph's placeholders. */
+        public Map<String, INDArray> placeholders() {
+            Map<String, INDArray> feed = new HashMap<>();
+            feed.put(GLOBAL, global);
+            local.ifPresent(l -> feed.put(LOCAL, l));
+            instance.ifPresent(k -> {
+                feed.put(INSTANCE_KEYS, k.keys());
+                feed.put(INSTANCE_QUEUE, k.queue());
+            });
+            localGroup.ifPresent(k -> {
+                feed.put(LOCAL_GROUP_KEYS, k.keys());
+                feed.put(LOCAL_GROUP_QUEUE, k.queue());
+            });
+            memory.ifPresent(m -> {
+                feed.put(MEMORY, m.rows());
+                feed.put(MEMORY_NORMALISED, m.normalisedRows());
+            });
+            groupTargets.ifPresent(t -> feed.put(GROUP_TARGETS, t));
+            feed.putAll(dropPath);
+            return feed;
+        }
+    }
 
     private final MugsConfig config;
     private final DataType type;
@@ -92,7 +163,7 @@ public final class MugsModel implements Stateful {
         MultiCropPairing pairing = new MultiCropPairing(config.studentViews(), config.pairing());
 
         // Student.
-        studentBackbone = new VisionTransformer(student, "backbone.", config.vit(), f, seed);
+        studentBackbone = new VisionTransformer(student, CheckpointLayout.BACKBONE, config.vit(), f, seed);
         SDVariable global = student.placeHolder(GLOBAL, f, -1, c, g, g);
         VitOutputs sg = studentBackbone.apply(global, g, g, VisionTransformer.Mode.TRAINING, "global");
         globalDropPath = sg.dropPath();
@@ -118,8 +189,8 @@ public final class MugsModel implements Stateful {
         if (weights.instanceEnabled()) {
             ProjectionHead head = instanceHead(student, "instance_head.", config.predictorHidden(), seed + 1);
             instLoss = InfoNceLoss.build(student, head.studentPrediction(cls),
-                    student.placeHolder(INST_KEYS, f, -1, config.instanceOut()),
-                    student.placeHolder(INST_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
+                    student.placeHolder(INSTANCE_KEYS, f, -1, config.instanceOut()),
+                    student.placeHolder(INSTANCE_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
                     config.instanceTemp());
             lossOutputs.add(student.identity(LOSS_INSTANCE, instLoss).name());
         }
@@ -127,8 +198,8 @@ public final class MugsModel implements Stateful {
             SDVariable y = aggregate(student, studentBackbone, tokenMean, seed + 2);
             ProjectionHead head = instanceHead(student, "local_group_head.", config.predictorHidden(), seed + 3);
             lgLoss = InfoNceLoss.build(student, head.studentPrediction(y),
-                    student.placeHolder(LG_KEYS, f, -1, config.instanceOut()),
-                    student.placeHolder(LG_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
+                    student.placeHolder(LOCAL_GROUP_KEYS, f, -1, config.instanceOut()),
+                    student.placeHolder(LOCAL_GROUP_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
                     config.localGroupTemp());
             lossOutputs.add(student.identity(LOSS_LOCAL_GROUP, lgLoss).name());
         }
@@ -144,17 +215,17 @@ public final class MugsModel implements Stateful {
         lossOutputs.add(0, LOSS);
 
         // Teacher: same names, no drop-path, no predictors; weights copied from the student.
-        teacherBackbone = new VisionTransformer(teacher, "backbone.",
+        teacherBackbone = new VisionTransformer(teacher, CheckpointLayout.BACKBONE,
                 config.vit().toBuilder().dropPathRate(0).build(), f, seed);
         SDVariable tGlobal = teacher.placeHolder(GLOBAL, f, -1, c, g, g);
         VitOutputs tg = teacherBackbone.apply(tGlobal, g, g, VisionTransformer.Mode.INFERENCE, "global");
         teacher.identity(PATCH_MEAN, tg.patchMean());
         if (weights.instanceEnabled()) {
-            teacher.identity(INST_TARGET, instanceHead(teacher, "instance_head.", 0, seed + 1).teacherTarget(tg.cls()));
+            teacher.identity(INSTANCE_KEYS, instanceHead(teacher, "instance_head.", 0, seed + 1).teacherTarget(tg.cls()));
         }
         if (weights.localGroupEnabled()) {
             SDVariable y = aggregate(teacher, teacherBackbone, tg.tokenMean(), seed + 2);
-            teacher.identity(LG_TARGET, instanceHead(teacher, "local_group_head.", 0, seed + 3).teacherTarget(y));
+            teacher.identity(LOCAL_GROUP_KEYS, instanceHead(teacher, "local_group_head.", 0, seed + 3).teacherTarget(y));
         }
         if (weights.groupEnabled()) {
             teacher.identity(GROUP_LOGITS, groupHead(teacher, seed + 4).logits(tg.cls()));
@@ -178,7 +249,7 @@ public final class MugsModel implements Stateful {
 
     private SDVariable aggregate(SameDiff sd, VisionTransformer backbone, SDVariable query, long seed) {
         int d = config.vit().embedDim();
-        LocalGroupAggregator agg = new LocalGroupAggregator(sd, "backbone.", backbone, config.aggregatorDepth(),
+        LocalGroupAggregator agg = new LocalGroupAggregator(sd, CheckpointLayout.BACKBONE, backbone, config.aggregatorDepth(),
                 type, seed);
         SDVariable neighbours = NeighbourLookup.neighbours(sd, query, sd.placeHolder(MEMORY_NORMALISED,
                 type, -1, d), sd.placeHolder(MEMORY, type, -1, d), config.neighbours());
@@ -208,16 +279,16 @@ public final class MugsModel implements Stateful {
     /** Every student and teacher variable, as {@code student/NAME} and {@code teacher/NAME}. */
     @Override
     public void saveState(StateDict into) {
-        StateDict s = into.scope("student");
+        StateDict s = into.scope(CheckpointLayout.STUDENT);
         studentParameters().forEach(s::putTensor);
-        StateDict t = into.scope("teacher");
+        StateDict t = into.scope(CheckpointLayout.TEACHER);
         teacherParameters().forEach(t::putTensor);
     }
 
     @Override
     public void loadState(StateDict from) {
-        StateDict s = from.scope("student");
-        StateDict t = from.scope("teacher");
+        StateDict s = from.scope(CheckpointLayout.STUDENT);
+        StateDict t = from.scope(CheckpointLayout.TEACHER);
         Map<String, INDArray> student = studentParameters();
         Map<String, INDArray> teacherParams = teacherParameters();
         student.forEach((k, v) -> s.tensor(k, v.shape()));      // every name and shape checked first
@@ -251,15 +322,37 @@ public final class MugsModel implements Stateful {
         return lastLayer;
     }
 
-    /** The teacher graph's outputs: {@code patch_mean}, then the targets of the enabled losses. */
-    public List<String> teacherOutputs() {
+    /** The teacher graph's outputs: the patch mean, then the targets of the enabled losses. */
+    public List<String> teacherOutputNames() {
         List<String> out = new ArrayList<>(List.of(PATCH_MEAN));
-        for (String o : List.of(INST_TARGET, LG_TARGET, GROUP_LOGITS)) {
+        for (String o : List.of(INSTANCE_KEYS, LOCAL_GROUP_KEYS, GROUP_LOGITS)) {
             if (teacher.hasVariable(o)) {
                 out.add(o);
             }
         }
         return out;
+    }
+
+    /** The student graph's outputs: the losses ({@link #lossOutputs()}), then the patch mean. */
+    public List<String> studentOutputNames() {
+        List<String> out = new ArrayList<>(lossOutputs);
+        out.add(PATCH_MEAN);
+        return out;
+    }
+
+    /** The teacher graph's outputs {@code out} (by {@link #teacherOutputNames()}), typed. */
+    public TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
+        return new TeacherOutputs(out.get(PATCH_MEAN), Optional.ofNullable(out.get(INSTANCE_KEYS)),
+                Optional.ofNullable(out.get(LOCAL_GROUP_KEYS)), Optional.ofNullable(out.get(GROUP_LOGITS)));
+    }
+
+    /** The student graph's outputs {@code out} (by {@link #studentOutputNames()}) and gradients, typed. */
+    public StudentOutputs studentOutputs(Map<String, INDArray> out, Map<String, INDArray> gradients) {
+        Map<String, Double> losses = new LinkedHashMap<>();
+        for (String name : lossOutputs) {
+            losses.put(name, out.get(name).getDouble(0));
+        }
+        return new StudentOutputs(losses, gradients, out.get(PATCH_MEAN));
     }
 
     /** {@code loss} first, then the enabled components. */

@@ -212,13 +212,11 @@ public final class MugsTrainer implements Stateful {
      * {@link TeacherOutputs} per local replica, in replica order (one replica: the whole batch).
      */
     public List<TeacherOutputs> teacherForward(MultiCropBatch batch) {
-        return replicas.run(r -> teacherOutputs(replicas.get(r).teacher().run(teacherFeed(replicas.shard(batch, r)))
-                .outputs()));
-    }
-
-    private static TeacherOutputs teacherOutputs(Map<String, INDArray> out) {
-        return new TeacherOutputs(out.get(MugsModel.PATCH_MEAN), Optional.ofNullable(out.get(MugsModel.INST_TARGET)),
-                Optional.ofNullable(out.get(MugsModel.LG_TARGET)), Optional.ofNullable(out.get(MugsModel.GROUP_LOGITS)));
+        return replicas.run(r -> {
+            Replicas.Replica replica = replicas.get(r);
+            MugsModel.TeacherFeed feed = teacherFeed(replicas.shard(batch, r));
+            return replica.model().teacherOutputs(replica.teacher().run(feed.placeholders()).outputs());
+        });
     }
 
     /**
@@ -233,13 +231,11 @@ public final class MugsTrainer implements Stateful {
     public List<StudentOutputs> studentGradients(MultiCropBatch batch, List<TeacherOutputs> teacher,
                                                  DropPathMasks masks, double temperature) {
         return replicas.run(r -> {
-            GraphExecutor.Result s = replicas.get(r).student().run(studentFeed(replicas.shard(batch, r),
-                    teacher.get(r), masks.shard(replicas, r, config.crops().localCrops()), temperature));
-            Map<String, Double> losses = new LinkedHashMap<>();
-            for (String name : model.lossOutputs()) {
-                losses.put(name, s.outputs().get(name).getDouble(0));
-            }
-            return new StudentOutputs(losses, s.gradients(), s.outputs().get(MugsModel.PATCH_MEAN));
+            Replicas.Replica replica = replicas.get(r);
+            MugsModel.StudentFeed feed = studentFeed(replicas.shard(batch, r), teacher.get(r),
+                    masks.shard(replicas, r, config.crops().localCrops()), temperature);
+            GraphExecutor.Result s = replica.student().run(feed.placeholders());
+            return replica.model().studentOutputs(s.outputs(), s.gradients());
         });
     }
 
@@ -379,39 +375,28 @@ public final class MugsTrainer implements Stateful {
         return new DropPathMasks(global, local);
     }
 
-    /** The teacher graph's placeholders for {@code batch}. */
-    Map<String, INDArray> teacherFeed(MultiCropBatch batch) {
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(MugsModel.GLOBAL, batch.teacherGlobals());
-        if (config.lossWeights().localGroupEnabled()) {
-            feed.put(MugsModel.MEMORY, teacherMemory.contents());
-            feed.put(MugsModel.MEMORY_NORMALISED, teacherMemory.normalisedContents());
-        }
-        return feed;
+    /** The teacher graph's inputs for {@code batch}: its views and, with the local-group loss, the teacher memory. */
+    MugsModel.TeacherFeed teacherFeed(MultiCropBatch batch) {
+        return new MugsModel.TeacherFeed(batch.teacherGlobals(), config.lossWeights().localGroupEnabled()
+                ? Optional.of(memoryFeed(teacherMemory)) : Optional.empty());
     }
 
-    /** The student graph's placeholders: views, teacher targets, queues, memories and the drop-path masks. */
-    Map<String, INDArray> studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks,
+    private static MugsModel.MemoryFeed memoryFeed(NeighbourMemory memory) {
+        return new MugsModel.MemoryFeed(memory.contents(), memory.normalisedContents());
+    }
+
+    /**
+     * The student graph's inputs: views, the teacher's keys with their queues, the student memory, the group targets
+     * (the centred, sharpened teacher logits at {@code temperature}) and the drop-path masks.
+     */
+    MugsModel.StudentFeed studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks,
                                       double temperature) {
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(MugsModel.GLOBAL, batch.studentGlobals());
-        if (batch.locals() != null) {
-            feed.put(MugsModel.LOCAL, batch.locals());
-        }
-        teacher.instanceKeys().ifPresent(keys -> {
-            feed.put(MugsModel.INST_KEYS, keys);
-            feed.put(MugsModel.INST_QUEUE, instanceQueue.contents());
-        });
-        teacher.localGroupKeys().ifPresent(keys -> {
-            feed.put(MugsModel.LG_KEYS, keys);
-            feed.put(MugsModel.LG_QUEUE, localGroupQueue.contents());
-            feed.put(MugsModel.MEMORY, studentMemory.contents());
-            feed.put(MugsModel.MEMORY_NORMALISED, studentMemory.normalisedContents());
-        });
-        teacher.groupLogits().ifPresent(logits -> feed.put(MugsModel.GROUP_TARGETS,
-                GroupLoss.targets(centre.targets(logits, temperature), pairing)));
-        feed.putAll(masks);
-        return feed;
+        return new MugsModel.StudentFeed(batch.studentGlobals(), Optional.ofNullable(batch.locals()),
+                teacher.instanceKeys().map(k -> new MugsModel.KeysFeed(k, instanceQueue.contents())),
+                teacher.localGroupKeys().map(k -> new MugsModel.KeysFeed(k, localGroupQueue.contents())),
+                teacher.localGroupKeys().map(k -> memoryFeed(studentMemory)),
+                teacher.groupLogits().map(logits -> GroupLoss.targets(centre.targets(logits, temperature), pairing)),
+                masks);
     }
 
     /** The teacher temperature of the group targets at {@code epoch} (the schedule's warm-up, then constant). */

@@ -62,19 +62,13 @@ final class Replicas {
                 share(first.teacher(), model.teacher());
             }
             // Executors bind variable arrays when they plan, so the sharing above must come first.
-            replicas.add(new Replica(model, GraphExecutor.outputs(model.teacher(), model.teacherOutputs()),
-                    GraphExecutor.gradients(model.student(), studentOutputs(model),
+            replicas.add(new Replica(model, GraphExecutor.outputs(model.teacher(), model.teacherOutputNames()),
+                    GraphExecutor.gradients(model.student(), model.studentOutputNames(),
                             model.studentParameters().keySet())));
             if (local > 1) {
                 threads.add(workerThread(r));
             }
         }
-    }
-
-    static List<String> studentOutputs(MugsModel model) {
-        List<String> outputs = new ArrayList<>(model.lossOutputs());
-        outputs.add(MugsModel.PATCH_MEAN);
-        return outputs;
     }
 
     /**

@@ -8,7 +8,6 @@ import io.mugs.data.MultiCropBatch;
 import io.mugs.data.MultiCropLoader;
 import io.mugs.losses.LossWeights;
 import io.mugs.engine.GraphExecutor;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -43,28 +42,28 @@ class EngineParityTest {
         try (MultiCropLoader loader = Tiny.loader(cfg)) {
             MugsTrainer trainer = new MugsTrainer(cfg, 40);
             MugsModel model = trainer.model();
-            List<String> outputs = new ArrayList<>(model.lossOutputs());
-            outputs.add(MugsModel.PATCH_MEAN);
+            List<String> outputs = model.studentOutputNames();
             for (int step = 0; step < 3; step++) {
                 MultiCropBatch batch = loader.batch(0, step % 2);
                 List<TeacherOutputs> teacherShards = trainer.teacherForward(batch);
                 TeacherOutputs teacher = teacherShards.get(0);
-                Map<String, INDArray> expectedTeacher = model.teacher().output(trainer.teacherFeed(batch),
-                        model.teacherOutputs());
-                assertClose(expectedTeacher.get(MugsModel.PATCH_MEAN), teacher.patchMean(), 1e-5, "patch mean");
+                TeacherOutputs expectedTeacher = model.teacherOutputs(model.teacher().output(
+                        trainer.teacherFeed(batch).placeholders(), model.teacherOutputNames()));
+                assertClose(expectedTeacher.patchMean(), teacher.patchMean(), 1e-5, "patch mean");
                 assertEquals(cfg.lossWeights().instanceEnabled(), teacher.instanceKeys().isPresent());
                 assertEquals(cfg.lossWeights().localGroupEnabled(), teacher.localGroupKeys().isPresent());
                 assertEquals(cfg.lossWeights().groupEnabled(), teacher.groupLogits().isPresent());
-                teacher.instanceKeys().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.INST_TARGET), k, 1e-5,
-                        "instance keys"));
-                teacher.localGroupKeys().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.LG_TARGET), k, 1e-5,
-                        "local-group keys"));
-                teacher.groupLogits().ifPresent(k -> assertClose(expectedTeacher.get(MugsModel.GROUP_LOGITS), k, 1e-5,
+                teacher.instanceKeys().ifPresent(k -> assertClose(expectedTeacher.instanceKeys().orElseThrow(), k,
+                        1e-5, "instance keys"));
+                teacher.localGroupKeys().ifPresent(k -> assertClose(expectedTeacher.localGroupKeys().orElseThrow(), k,
+                        1e-5, "local-group keys"));
+                teacher.groupLogits().ifPresent(k -> assertClose(expectedTeacher.groupLogits().orElseThrow(), k, 1e-5,
                         "group logits"));
 
                 MugsTrainer.DropPathMasks masks = trainer.dropPathMasks(batch.batchSize());
                 double temperature = trainer.teacherTemperature(trainer.epoch());
-                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher, masks.all(), temperature);
+                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher, masks.all(), temperature)
+                        .placeholders();
                 var expected = model.student().calculateGradientsAndOutputs(feed, outputs,
                         model.studentParameters().keySet());
                 StudentOutputs student = trainer.studentGradients(batch, teacherShards, masks, temperature).get(0);
@@ -98,10 +97,9 @@ class EngineParityTest {
             MultiCropBatch batch = loader.batch(0, 0);
             Map<String, INDArray> feed = new HashMap<>();
             trainer.studentFeed(batch, trainer.teacherForward(batch).get(0), trainer.dropPathMasks(batch.batchSize()).all(),
-                    trainer.teacherTemperature(0)).forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
+                    trainer.teacherTemperature(0)).placeholders().forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
             MugsModel model = new MugsModel(cfg, DataType.DOUBLE);
-            List<String> outputs = new ArrayList<>(model.lossOutputs());
-            outputs.add(MugsModel.PATCH_MEAN);
+            List<String> outputs = model.studentOutputNames();
             Set<String> params = model.studentParameters().keySet();
             GraphExecutor exec = GraphExecutor.gradients(model.student(), outputs, params);
             var expected = model.student().calculateGradientsAndOutputs(feed, outputs, params);

@@ -14,13 +14,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * The training-checkpoint file format, shared by the trainer (which writes and resumes) and the evaluation tools
  * (which read the teacher backbone): one safetensors file whose tensors are a {@link StateDict} by full name, whose
  * counters are JSON under {@value #COUNTERS_KEY}, and whose other metadata (configuration, manifest, input
- * normalisation) is the caller's. Every tensor carries a checksum (see {@link SafeTensors}), and {@link #read}
+ * normalisation) is the caller's. What the names inside mean is {@code io.mugs.eval.CheckpointLayout}'s. Every tensor carries a checksum (see {@link SafeTensors}), and {@link #read}
  * refuses a file with a non-finite value, so a damaged checkpoint is named instead of loaded.
  *
  * <pre>{@code
- * CheckpointFile.write(path, state, Map.of("config", json));
+ * CheckpointFile.write(path, state, Map.of("note", "anything"));
  * CheckpointFile.Content c = CheckpointFile.read(path);
- * Map<String, INDArray> teacher = c.teacherBackbone();
+ * StateDict state = c.state();
  * }</pre>
  *
  * Files of the first format ({@code mugs-checkpoint-1}, which spelled the optimiser and queue keys differently and
@@ -32,8 +32,6 @@ public final class CheckpointFile {
     public static final String FORMAT = "mugs-checkpoint-2";
     /** Metadata key of the counters JSON object. */
     public static final String COUNTERS_KEY = "mugs.counters";
-    /** Prefix of the teacher backbone's tensors (the official state-dict names follow it). */
-    public static final String TEACHER_BACKBONE = "teacher/backbone.";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -51,17 +49,6 @@ public final class CheckpointFile {
                         + "or is damaged");
             }
             return v;
-        }
-
-        /** The teacher backbone's tensors under their official names (relation blocks of the head excluded). */
-        public Map<String, INDArray> teacherBackbone() {
-            Map<String, INDArray> weights = new LinkedHashMap<>();
-            state.tensors().forEach((k, v) -> {
-                if (k.startsWith(TEACHER_BACKBONE) && !k.contains("relation_blocks")) {
-                    weights.put(k.substring(TEACHER_BACKBONE.length()), v);
-                }
-            });
-            return weights;
         }
     }
 
