@@ -9,7 +9,7 @@ import io.mugs.vit.VisionTransformer;
 import io.mugs.vit.weights.BackboneFiles;
 import io.mugs.vit.weights.OfficialWeights;
 import io.mugs.io.SafeTensors;
-import io.mugs.io.TorchCheckpoint;
+import io.mugs.io.PthReader;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
@@ -54,7 +54,7 @@ public final class LoadOfficialCheckpoint {
         Path path = Path.of(file);
         Map<String, INDArray> sd = file.endsWith(".safetensors")
                 ? OfficialWeights.backboneStateDict(Map.copyOf(SafeTensors.read(path).tensors()))
-                : OfficialWeights.backboneStateDict(TorchCheckpoint.read(path));
+                : OfficialWeights.backboneStateDict(PthReader.read(path));
         VisionTransformer vit = OfficialWeights.load(sd, SameDiff.create(), a.getInt("heads", 0));
         System.out.printf("loaded %s: %s%nunused keys: %s%n", path, vit.config(), OfficialWeights.unusedKeys(sd, vit));
         if (a.get("images", null) != null) {

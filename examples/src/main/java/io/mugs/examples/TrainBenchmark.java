@@ -25,11 +25,11 @@ import java.util.SplittableRandom;
  * with the losses, optimiser update, EMA, queue/memory/centre state), GFLOP/s of the backbone work and peak RSS.
  *
  * <pre>
- * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark -Dexec.args="--preset fm"
+ * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark -Dexec.args="--preset fashion-mnist-tiny"
  * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark \
- *     -Dexec.args="--preset vit_small --batch 8 --steps 3"
+ *     -Dexec.args="--preset vit-small --batch 8 --steps 3"
  * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark \
- *     -Dexec.args="--preset fm --steps 20 --replicas 1,2"
+ *     -Dexec.args="--preset fashion-mnist-tiny --steps 20 --replicas 1,2"
  * </pre>
  * With several replica counts, each runs in a JVM of its own (same JVM options and class path), so that each peak
  * RSS is its own; a table of images/s and peak RSS per replica count closes the output.
@@ -38,10 +38,11 @@ public final class TrainBenchmark {
 
     private static final String USAGE = """
             TrainBenchmark: full training-step throughput and breakdown.
-              --preset P   fm (fashionMnistTiny on the bundled data; default) or vit_small (official ViT-S/16 recipe,
-                           224/96 px, 10 locals, on synthetic RGB images)
-              --batch B    images per step (default: the fm preset's 32, 8 for vit_small)
-              --steps N    timed steps after 2 warm-up steps (default 10 for fm, 3 for vit_small)
+              --preset P   the recipe, named as for `mugs pretrain --preset`: fashion-mnist-tiny (on the bundled
+                           data; default) or vit-small (official ViT-S/16 recipe, 224/96 px, 10 locals, on synthetic
+                           RGB images); fm and vit_small, the earlier names, still work
+              --batch B    images per step (default: fashion-mnist-tiny's 32, 8 for vit-small)
+              --steps N    timed steps after 2 warm-up steps (default 10 for fashion-mnist-tiny, 3 for vit-small)
               --profile    also print the student graph's wall time per op type over one step (--profile shapes: per
                            op type and input shapes)
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
@@ -62,7 +63,12 @@ public final class TrainBenchmark {
             ReplicaRuns.run(argv, replicas);
             return;
         }
-        boolean fm = a.get("preset", "fm").equals("fm");
+        String preset = a.get("preset", "fashion-mnist-tiny");
+        boolean fm = switch (preset) {
+            case "fashion-mnist-tiny", "fm" -> true;
+            case "vit-small", "vit_small" -> false;
+            default -> throw new IllegalArgumentException("unknown preset " + preset + "\n" + USAGE);
+        };
         MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
         List<String> sets = a.getAll("set");
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()

@@ -31,8 +31,9 @@ public final class VitBenchmark {
 
     private static final String USAGE = """
             VitBenchmark: ViT forward / forward+backward throughput against ND4J's matmul peak.
-              --preset NAME   tiny28 (ViT-Ti widths, patch 4, 28 px grayscale; default), fm (dim 192, depth 6,
-                              patch 4, 28 px grayscale), small224, base224, or custom with the options below
+              --preset NAME   tiny28 (ViT-Ti widths, patch 4, 28 px grayscale; default), tiny28-depth6 (dim
+                              192, depth 6, patch 4, 28 px grayscale), small224, base224; the options below
+                              override it
               --dim D --depth L --heads H --patch P --image S --channels C   (override the preset)
               --ln-eps E      LayerNorm epsilon (default 1e-6; 0 selects ND4J's fused layer_norm)
               --profile       also print wall time per op type
@@ -53,7 +54,7 @@ public final class VitBenchmark {
                 "iters", "matmul", "ln-eps", "profile", "engine", "torch"), USAGE);
         VitConfig base = switch (a.get("preset", "tiny28")) {
             case "tiny28" -> VitConfig.tiny(4).toBuilder().imageSize(28).inChannels(1).build();
-            case "fm" -> VitConfig.tiny(4).toBuilder().imageSize(28).inChannels(1).depth(6).build();
+            case "tiny28-depth6" -> VitConfig.tiny(4).toBuilder().imageSize(28).inChannels(1).depth(6).build();
             case "small224" -> VitConfig.small(16);
             case "base224" -> VitConfig.base(16);
             default -> throw new IllegalArgumentException("unknown preset " + a.get("preset", "") + "\n" + USAGE);

@@ -27,17 +27,17 @@ final class FitLoop {
         run.requireSplits(config);
         Files.createDirectories(outputDir);
         RunFolder.removeStaleTemporaryFiles(outputDir);
-        Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir);
+        Optional<RunCheckpoints.Loaded> resume = RunCheckpoints.newestIntact(outputDir);
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
                 config.batchSize(), run.workers(), 2 * run.workers(), config.seed())) {
             if (resume.isPresent()) {
                 ResumePolicy.check("run folder " + outputDir, resume.get().config(), config,
-                        Checkpoints.iteration(resume.get()), loader.stepsPerEpoch());
+                        RunCheckpoints.iteration(resume.get()), loader.stepsPerEpoch());
             }
             RunFolder.writeConfig(outputDir, config);   // only after the resume check
             MugsTrainer trainer = new MugsTrainer(config, run, loader.stepsPerEpoch());
             if (resume.isPresent()) {
-                Checkpoints.load(resume.get(), trainer);
+                RunCheckpoints.load(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", resume.get().file(), trainer.iteration());
             }
             LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", outputDir, loader.source().size(),

@@ -243,7 +243,7 @@ public final class MugsListeners {
             @Override
             public void onEpochEnd(MugsTrainer t, int epoch) {
                 try {
-                    Path f = Checkpoints.save(dir, t, keepLast);
+                    Path f = RunCheckpoints.save(dir, t, keepLast);
                     LOG.info("checkpoint {}", f);
                 } catch (IOException e) {
                     throw new UncheckedIOException("cannot write a checkpoint to " + dir, e);

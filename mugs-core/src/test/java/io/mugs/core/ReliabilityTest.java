@@ -72,7 +72,7 @@ class ReliabilityTest {
         try (MultiCropLoader loader = Tiny.loader(cfg)) {
             trainer.step(loader.batch(0, 0));
         }
-        Path good = Checkpoints.save(dir, trainer, 5);
+        Path good = RunCheckpoints.save(dir, trainer, 5);
         StateDict state = new StateDict();
         trainer.saveState(state);
         Map<String, INDArray> tensors = new LinkedHashMap<>(state.tensors());
@@ -83,18 +83,18 @@ class ReliabilityTest {
         Path bad = dir.resolve("checkpoint-000000007.safetensors");
         CheckpointFile.write(bad, new StateDict(tensors, counters), Map.of("config", cfg.toJson()));
 
-        var e = assertThrows(IOException.class, () -> Checkpoints.read(bad));
+        var e = assertThrows(IOException.class, () -> RunCheckpoints.read(bad));
         assertEquals(bad + ": tensor '" + victim + "' holds NaN or infinite values; the checkpoint is damaged or was "
                 + "saved after training diverged", e.getMessage());
-        Checkpoints.Loaded newest = Checkpoints.newestIntact(dir).orElseThrow();
+        RunCheckpoints.Loaded newest = RunCheckpoints.newestIntact(dir).orElseThrow();
         assertEquals(good, newest.file());
         MugsTrainer resumed = new MugsTrainer(cfg, 3);
-        Checkpoints.restore(newest, resumed);
+        RunCheckpoints.restore(newest, resumed);
         assertEquals(1, resumed.iteration());
         assertEquals(trainer.model().studentParameters().get(victim), resumed.model().studentParameters().get(victim));
 
         Files.delete(good);
-        var none = assertThrows(IOException.class, () -> Checkpoints.newestIntact(dir));
+        var none = assertThrows(IOException.class, () -> RunCheckpoints.newestIntact(dir));
         assertTrue(none.getMessage().startsWith("no intact checkpoint in " + dir), none.getMessage());
     }
 
@@ -102,19 +102,19 @@ class ReliabilityTest {
     void aFlippedBitIsFoundByItsChecksumAndResumeTakesThePreviousCheckpoint(@TempDir Path dir) throws IOException {
         MugsConfig cfg = Tiny.config();
         MugsTrainer trainer = new MugsTrainer(cfg, 3);
-        Path older = Checkpoints.save(dir, trainer, 5);
+        Path older = RunCheckpoints.save(dir, trainer, 5);
         try (MultiCropLoader loader = Tiny.loader(cfg)) {
             trainer.step(loader.batch(0, 0));
         }
-        Path newest = Checkpoints.save(dir, trainer, 5);
+        Path newest = RunCheckpoints.save(dir, trainer, 5);
         byte[] bytes = Files.readAllBytes(newest);
         bytes[bytes.length - 4001] ^= 0x10;                        // one bit in the tensor data near the end
         Files.write(newest, bytes);
 
-        var e = assertThrows(IOException.class, () -> Checkpoints.read(newest));
+        var e = assertThrows(IOException.class, () -> RunCheckpoints.read(newest));
         assertTrue(e.getMessage().contains(newest.toString()) && e.getMessage().contains("checksum mismatch in tensor")
                 && e.getMessage().contains("the file is damaged"), e.getMessage());
-        assertEquals(older, Checkpoints.newestIntact(dir).orElseThrow().file());
+        assertEquals(older, RunCheckpoints.newestIntact(dir).orElseThrow().file());
     }
 
     @Test

@@ -155,16 +155,16 @@ class ReplicaTest {
         try (MultiCropLoader loader = Tiny.loader(config())) {
             MugsTrainer straight = trainer(2);
             run(straight, loader, 0, 2);
-            Path file = Checkpoints.save(dir, straight, 2);
+            Path file = RunCheckpoints.save(dir, straight, 2);
             run(straight, loader, 2, 3);
 
             MugsTrainer withTwo = trainer(2);
-            Checkpoints.restore(file, withTwo);
+            RunCheckpoints.restore(file, withTwo);
             run(withTwo, loader, 2, 3);
             assertEquals(0.0, relativeDifference(withTwo, straight), "same replicas: the same bits");
 
             MugsTrainer withOne = trainer(1);
-            Checkpoints.restore(file, withOne);
+            RunCheckpoints.restore(file, withOne);
             assertEquals(2, withOne.iteration());
             run(withOne, loader, 2, 3);
             double rel = relativeDifference(withOne, straight);

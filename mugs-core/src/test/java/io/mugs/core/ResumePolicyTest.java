@@ -60,7 +60,7 @@ class ResumePolicyTest {
         MugsConfig one = Tiny.config().toBuilder().epochs(1).build();   // 24 images, batch 8: 3 steps per epoch
         MugsTrainer.fit(one, Tiny.images(24), dir, List.of(MugsListeners.checkpoints(dir, 3)));
         // Rewrite the run as an older version wrote it: workers and replicas inside the stored recipe.
-        Path file = Checkpoints.latest(dir).orElseThrow();
+        Path file = RunCheckpoints.latest(dir).orElseThrow();
         CheckpointFile.Content content = CheckpointFile.read(file);
         Map<String, String> meta = new LinkedHashMap<>(content.metadata());
         meta.put("config", oldFormat(meta.get("config"), 2, 2));

@@ -74,9 +74,9 @@ class TrainerTest {
                 first.step(loader.batch(i / 3, i % 3));
             }
             first.setTrainingSeconds(12.5);
-            Path file = Checkpoints.save(dir, first, 2);
-            MugsTrainer resumed = new MugsTrainer(Checkpoints.config(file), 3);
-            Checkpoints.restore(file, resumed);
+            Path file = RunCheckpoints.save(dir, first, 2);
+            MugsTrainer resumed = new MugsTrainer(RunCheckpoints.config(file), 3);
+            RunCheckpoints.restore(file, resumed);
             assertEquals(2, resumed.iteration());
             assertEquals(12.5, resumed.trainingSeconds(), 0);
             for (int i = 2; i < 4; i++) {
@@ -139,7 +139,7 @@ class TrainerTest {
         try (MultiCropLoader loader = Tiny.loader(cfg)) {
             MugsTrainer trainer = new MugsTrainer(cfg, 3);
             trainer.step(loader.batch(0, 0));
-            Path file = Checkpoints.save(dir, trainer, 3);
+            Path file = RunCheckpoints.save(dir, trainer, 3);
             byte[] saved = Files.readAllBytes(file);
             trainer.model().studentParameters().get("backbone.norm.weight").assign(Double.NaN);
             Map<String, INDArray> before = snapshot(trainer.model().teacherParameters());
@@ -155,15 +155,15 @@ class TrainerTest {
     void corruptedCheckpointGivesAClearError(@TempDir Path dir) throws IOException {
         MugsConfig cfg = Tiny.config();
         MugsTrainer trainer = new MugsTrainer(cfg, 3);
-        Path file = Checkpoints.save(dir, trainer, 3);
+        Path file = RunCheckpoints.save(dir, trainer, 3);
         byte[] bytes = Files.readAllBytes(file);
         Files.write(file, java.util.Arrays.copyOf(bytes, bytes.length / 2));
-        var e = assertThrows(IOException.class, () -> Checkpoints.restore(file, new MugsTrainer(cfg, 3)));
+        var e = assertThrows(IOException.class, () -> RunCheckpoints.restore(file, new MugsTrainer(cfg, 3)));
         assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("truncated"), e.getMessage());
-        Checkpoints.save(dir, trainer, 3);
+        RunCheckpoints.save(dir, trainer, 3);
         var other = new MugsTrainer(cfg.toBuilder().studentTemp(cfg.studentTemp() / 2).build(), 3);
         var mismatch = assertThrows(IOException.class,
-                () -> Checkpoints.restore(Checkpoints.latest(dir).orElseThrow(), other));
+                () -> RunCheckpoints.restore(RunCheckpoints.latest(dir).orElseThrow(), other));
         assertTrue(mismatch.getMessage().contains("another configuration (it differs in studentTemp)"),
                 mismatch.getMessage());
     }
@@ -175,11 +175,11 @@ class TrainerTest {
             MugsTrainer trainer = new MugsTrainer(cfg, 3);
             for (int i = 0; i < 3; i++) {
                 trainer.step(loader.batch(0, i));
-                Checkpoints.save(dir, trainer, 2);
+                RunCheckpoints.save(dir, trainer, 2);
             }
-            assertEquals(2, Checkpoints.list(dir).size());
-            assertTrue(Checkpoints.latest(dir).orElseThrow().getFileName().toString().contains("000000003"));
-            var meta = io.mugs.io.SafeTensors.read(Checkpoints.latest(dir).orElseThrow()).metadata();
+            assertEquals(2, RunCheckpoints.list(dir).size());
+            assertTrue(RunCheckpoints.latest(dir).orElseThrow().getFileName().toString().contains("000000003"));
+            var meta = io.mugs.io.SafeTensors.read(RunCheckpoints.latest(dir).orElseThrow()).metadata();
             assertTrue(meta.get("manifest").contains("\"backend\"") && meta.get("manifest").contains("\"jvm\""));
         }
     }

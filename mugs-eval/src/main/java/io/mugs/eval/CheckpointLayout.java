@@ -13,7 +13,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * What a Mugs training checkpoint holds, by name: the one place that spells the layout written by the trainer
- * ({@code io.mugs.core.Checkpoints}, {@code MugsModel}) and read by evaluation ({@link FrozenBackbone}). The file
+ * ({@code io.mugs.core.RunCheckpoints}, {@code MugsModel}) and read by evaluation ({@link FrozenBackbone}). The file
  * format itself (safetensors, checksums, counters) is {@link io.mugs.io.CheckpointFile}'s.
  * <pre>
  * metadata  config            the recipe (MugsConfig JSON): "vit" the backbone's VitConfig, "crops" the crops

@@ -20,7 +20,7 @@ import java.util.NoSuchElementException;
 import java.util.Set;
 
 /**
- * The restricted, bounded pickle virtual machine behind {@link TorchCheckpoint}. It knows only the opcodes and
+ * The restricted, bounded pickle virtual machine behind {@link PthReader}. It knows only the opcodes and
  * allow-listed globals a state dict needs and never runs code. Every limit is checked before the memory is taken:
  * string lengths against the bytes left, the stack at {@value #MAX_STACK} entries, nesting at {@value #MAX_DEPTH}
  * levels (deeper than Python itself can pickle); objects that contain themselves are refused.
@@ -327,7 +327,7 @@ final class PickleMachine {
         }
         return switch (g.name()) {
             case "OrderedDict" -> new PDict();
-            case "Namespace" -> new TorchCheckpoint.PyObject("argparse.Namespace", new LinkedHashMap<>());
+            case "Namespace" -> new PthReader.PyObject("argparse.Namespace", new LinkedHashMap<>());
             case "_rebuild_tensor_v2" -> {
                 if (args.size() < 4 || !(args.get(0) instanceof Storage s) || !(args.get(1) instanceof Long offset)) {
                     throw bad("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...)");
@@ -360,7 +360,7 @@ final class PickleMachine {
     }
 
     private void build(Object state, Object target) throws IOException {
-        if (target instanceof TorchCheckpoint.PyObject p && state instanceof PDict m) {
+        if (target instanceof PthReader.PyObject p && state instanceof PDict m) {
             for (Map.Entry<Object, Object> e : m.entrySet()) {
                 p.state().put(String.valueOf(e.getKey() == NONE ? null : e.getKey()), e.getValue());
             }

@@ -47,7 +47,7 @@ final class PickleResult {
         if (o == PickleMachine.NONE) {
             return null;
         }
-        if (!(o instanceof PList || o instanceof PDict || o instanceof TorchCheckpoint.PyObject)) {
+        if (!(o instanceof PList || o instanceof PDict || o instanceof PthReader.PyObject)) {
             return o;
         }
         if (depth > PickleMachine.MAX_DEPTH) {
@@ -75,12 +75,12 @@ final class PickleResult {
             }
             out = copy;
         } else {
-            TorchCheckpoint.PyObject p = (TorchCheckpoint.PyObject) o;
+            PthReader.PyObject p = (PthReader.PyObject) o;
             Map<String, Object> state = new LinkedHashMap<>();
             for (Map.Entry<String, Object> e : p.state().entrySet()) {
                 state.put(e.getKey(), clean(e.getValue(), depth + 1));
             }
-            out = new TorchCheckpoint.PyObject(p.type(), state);
+            out = new PthReader.PyObject(p.type(), state);
         }
         path.remove(o);
         done.put(o, out);

@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Reads each file given (by extension: {@code .pth} with {@link TorchCheckpoint}, else {@link SafeTensors}) and
+ * Reads each file given (by extension: {@code .pth} with {@link PthReader}, else {@link SafeTensors}) and
  * prints one line per file, {@code REFUSED <message>} or {@code READ}, then the process's peak resident memory.
  * Run in a small heap by {@link HostileInSmallHeapTest}; any Error ends the process with a non-zero status.
  *
@@ -23,7 +23,7 @@ public final class ReadEach {
             Path file = Path.of(a);
             try {
                 if (a.endsWith(".pth")) {
-                    TorchCheckpoint.read(file);
+                    PthReader.read(file);
                 } else {
                     SafeTensors.read(file);
                 }

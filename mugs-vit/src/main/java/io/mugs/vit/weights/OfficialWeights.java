@@ -20,7 +20,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * The architecture is inferred from the shapes (heads from the official width presets unless given).
  *
  * <pre>{@code
- * Object ckpt = TorchCheckpoint.read(Path.of("vit_small_backbone.pth"));
+ * Object ckpt = PthReader.read(Path.of("vit_small_backbone.pth"));
  * Map<String, INDArray> sd = OfficialWeights.backboneStateDict(ckpt);
  * VisionTransformer vit = OfficialWeights.load(sd, SameDiff.create(), 0);   // heads inferred (384 -> 6)
  * }</pre>

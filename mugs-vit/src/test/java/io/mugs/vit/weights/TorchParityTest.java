@@ -1,7 +1,7 @@
 package io.mugs.vit.weights;
 
 import io.mugs.io.SafeTensors;
-import io.mugs.io.TorchCheckpoint;
+import io.mugs.io.PthReader;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -52,7 +52,7 @@ class TorchParityTest {
 
     @Test
     void pthCheckpointMatchesPyTorchAtTwoResolutions() throws Exception {
-        Object ckpt = TorchCheckpoint.read(fixture("vit.pth"));
+        Object ckpt = PthReader.read(fixture("vit.pth"));
         Map<String, INDArray> sd = OfficialWeights.backboneStateDict(ckpt);
         VitConfig cfg = OfficialWeights.inferConfig(sd, 2);
         assertEquals(VitConfig.builder().imageSize(16).inChannels(1).patchSize(4).embedDim(32).depth(2).numHeads(2)
@@ -70,7 +70,7 @@ class TorchParityTest {
         assertClose(w, sd.get("extra/half"), 1e-3, "fp16 copy");
         Map<?, ?> root = (Map<?, ?>) ckpt;
         assertEquals(3L, root.get("epoch"));
-        TorchCheckpoint.PyObject args = (TorchCheckpoint.PyObject) root.get("args");
+        PthReader.PyObject args = (PthReader.PyObject) root.get("args");
         assertEquals("vit_test", args.state().get("arch"));
         assertEquals(0.5, args.state().get("lr"));
     }
@@ -83,17 +83,17 @@ class TorchParityTest {
 
     @Test
     void maliciousTruncatedAndMismatchedFilesAreRejected(@TempDir Path dir) throws Exception {
-        var evil = assertThrows(IOException.class, () -> TorchCheckpoint.read(fixture("evil.pth")));
+        var evil = assertThrows(IOException.class, () -> PthReader.read(fixture("evil.pth")));
         assertTrue(evil.getMessage().contains("system") && evil.getMessage().contains("never needs"),
                 evil.getMessage());
         byte[] bytes = Files.readAllBytes(fixture("vit.pth"));
         Path cut = dir.resolve("cut.pth");
         Files.write(cut, Arrays.copyOf(bytes, bytes.length / 2));
-        assertThrows(IOException.class, () -> TorchCheckpoint.read(cut));
+        assertThrows(IOException.class, () -> PthReader.read(cut));
         Files.writeString(dir.resolve("text.pth"), "not a checkpoint");
-        assertThrows(IOException.class, () -> TorchCheckpoint.read(dir.resolve("text.pth")));
+        assertThrows(IOException.class, () -> PthReader.read(dir.resolve("text.pth")));
 
-        Map<String, INDArray> sd = OfficialWeights.backboneStateDict(TorchCheckpoint.read(fixture("vit.pth")));
+        Map<String, INDArray> sd = OfficialWeights.backboneStateDict(PthReader.read(fixture("vit.pth")));
         VisionTransformer wide = new VisionTransformer(SameDiff.create(), "", VitConfig.builder().imageSize(16)
                 .inChannels(1).patchSize(4).embedDim(48).depth(2).numHeads(2).build(), DataType.FLOAT, 0);
         var e = assertThrows(IllegalArgumentException.class, () -> wide.loadWeights(sd));

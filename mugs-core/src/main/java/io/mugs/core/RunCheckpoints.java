@@ -22,23 +22,24 @@ import org.slf4j.LoggerFactory;
  * The checkpoint policy of a run folder: {@code checkpoint-<iteration>.safetensors} files in the {@link
  * CheckpointFile} format holding the whole {@link MugsTrainer} state ({@link MugsTrainer#saveState}) plus, as
  * metadata, the {@link MugsConfig} JSON, the input normalisation, the training time and a run manifest (library,
- * ND4J, JVM, OS, backend, seed); the names are {@link CheckpointLayout}'s. Writes are atomic and checksummed; the newest {@code keepLast} are kept; resuming
+ * ND4J, JVM, OS, backend, seed); the names are {@link CheckpointLayout}'s. Writes are atomic and checksummed; the
+ * newest {@code keepLast} are kept; resuming
  * takes the newest intact checkpoint and says which newer ones it skipped and why. Nothing is Java-serialised.
  *
  * <pre>{@code
- * Path file = Checkpoints.save(outputDir, trainer, 3);
- * Optional<Checkpoints.Loaded> newest = Checkpoints.newestIntact(outputDir);
- * Checkpoints.restore(newest.get(), trainer);
+ * Path file = RunCheckpoints.save(outputDir, trainer, 3);
+ * Optional<RunCheckpoints.Loaded> newest = RunCheckpoints.newestIntact(outputDir);
+ * RunCheckpoints.restore(newest.get(), trainer);
  * }</pre>
  */
-public final class Checkpoints {
+public final class RunCheckpoints {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Checkpoints.class);
+    private static final Logger LOG = LoggerFactory.getLogger(RunCheckpoints.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String PREFIX = "checkpoint-";
     private static final String SUFFIX = ".safetensors";
 
-    private Checkpoints() {
+    private RunCheckpoints() {
     }
 
     /** A checkpoint read and verified: its file, its state and metadata, and the configuration stored in it. */
@@ -68,7 +69,8 @@ public final class Checkpoints {
     /** Library, ND4J, JVM and OS versions, backend and seed. */
     static Map<String, String> manifest(MugsConfig config) {
         Map<String, String> m = new LinkedHashMap<>();
-        m.put("library", "mugs-java " + Optional.ofNullable(Checkpoints.class.getPackage().getImplementationVersion())
+        m.put("library", "mugs-java " + Optional.ofNullable(RunCheckpoints.class.getPackage()
+                .getImplementationVersion())
                 .orElse("development build"));
         m.put("nd4j", Optional.ofNullable(Nd4j.class.getPackage().getImplementationVersion()).orElse("1.0.0-M2.1"));
         m.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
@@ -154,7 +156,10 @@ public final class Checkpoints {
         restore(read(file), trainer);
     }
 
-    /** Loads a checkpoint already read into {@code trainer} (recipe as stored, up to what {@link ResumePolicy} allows). */
+    /**
+     * Loads a checkpoint already read into {@code trainer}
+     * (the recipe as stored, up to what {@link ResumePolicy} allows).
+     */
     public static void restore(Loaded checkpoint, MugsTrainer trainer) throws IOException {
         try {
             ResumePolicy.check("checkpoint " + checkpoint.file(), checkpoint.config(), trainer.config(),

@@ -35,16 +35,16 @@ import org.nd4j.linalg.factory.Nd4j;
  * dicts as {@code Map}, lists and tuples as {@code List}, numbers as {@code Long}/{@code Double}.
  *
  * <pre>{@code
- * Object root = TorchCheckpoint.read(Path.of("mugs_vit_small_backbone.pth"));
+ * Object root = PthReader.read(Path.of("mugs_vit_small_backbone.pth"));
  * Map<String, INDArray> weights = OfficialWeights.backboneStateDict(root);
  * }</pre>
  */
-public final class TorchCheckpoint {
+public final class PthReader {
 
     /** All zip entries together may inflate to at most this many times the file's size (plus 1 MiB). */
     public static final int INFLATION_BOUND = 4;
 
-    private TorchCheckpoint() {
+    private PthReader() {
     }
 
     /** Plain-data stand-in for an allowed Python object (argparse.Namespace). */
