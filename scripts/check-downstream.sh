@@ -4,7 +4,7 @@
 #   2. checks that the published artifacts are complete and that mugs-core alone brings no native backend, no
 #      logging binding and no charting library;
 #   3. builds downstream/ (imports mugs-bom, depends on mugs-core, picks nd4j-native and Logback itself) against
-#      that repository and runs a few training steps through MugsTrainer.fit (downstream/.../TrainFewSteps.java).
+#      that repository and runs a few training steps through Pretraining.fit (downstream/.../TrainFewSteps.java).
 #
 # The throwaway repository starts empty, so nothing stale from an earlier `mvn install` can stand in for an
 # artifact this build failed to produce. Third-party artifacts are not downloaded again: Maven's own local

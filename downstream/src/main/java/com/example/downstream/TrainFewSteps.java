@@ -4,6 +4,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.Pretraining;
 import io.mugs.core.RunSettings;
 import io.mugs.core.StepResult;
 import io.mugs.data.IdxImageSource;
@@ -15,7 +16,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Pretrains a tiny Mugs model for a few steps through {@code MugsTrainer.fit} on the images bundled with mugs-data,
+ * Pretrains a tiny Mugs model for a few steps through {@code Pretraining.fit} on the images bundled with mugs-data,
  * using nothing but the library's public API, and checks the outcome: the number of steps, finite losses and one
  * metrics line per step. Exit code 0 when all hold, 1 with a one-line reason otherwise.
  *
@@ -56,7 +57,7 @@ public final class TrainFewSteps {
             }
         };
         Path metrics = out.resolve("metrics.jsonl");
-        MugsTrainer trainer = MugsTrainer.fit(cfg, new RunSettings(1, 1), IdxImageSource.bundledFashionMnist(false), out,
+        MugsTrainer trainer = Pretraining.fit(cfg, new RunSettings(1, 1), IdxImageSource.bundledFashionMnist(false), out,
                 List.of(MugsListeners.metrics(metrics), stopAfter));
 
         if (trainer.iteration() != steps || losses.size() != steps) {
@@ -67,7 +68,7 @@ public final class TrainFewSteps {
         if (lines != steps) {
             fail(metrics + " has " + lines + " lines, expected one per step (" + steps + ")");
         }
-        System.out.printf("downstream check passed: %d steps through MugsTrainer.fit, loss %.4f -> %.4f%n", steps,
+        System.out.printf("downstream check passed: %d steps through Pretraining.fit, loss %.4f -> %.4f%n", steps,
                 losses.get(0), losses.get(losses.size() - 1));
     }
 

@@ -5,6 +5,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.Pretraining;
 import io.mugs.core.RunSettings;
 import io.mugs.data.IdxImageSource;
 import io.mugs.data.ImageSource;
@@ -77,7 +78,7 @@ public final class PretrainFashionMnist {
         listeners.addAll(MugsListeners.defaults(out, MugsListeners.Options.of().withKnn(train, test)
                 .withKnnEvery(a.getInt("knn-every", 1))
                 .withKnnStudent(Boolean.parseBoolean(a.get("knn-student", "true")))));
-        MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
+        MugsTrainer trainer = Pretraining.fit(cfg, run, train, out, listeners);
         double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), train, test);
         double raw = rawPixelKnn(train, test, cfg);
         double points = 100 * (acc - raw);   // the same line as `mugs pretrain`

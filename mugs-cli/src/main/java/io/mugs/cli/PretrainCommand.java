@@ -4,6 +4,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.Pretraining;
 import io.mugs.core.RunFolder;
 import io.mugs.core.RunSettings;
 import io.mugs.data.ImageSource;
@@ -28,7 +29,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code mugs pretrain}: Mugs pretraining from the command line, through {@code MugsTrainer.fit}. The data is the
+ * {@code mugs pretrain}: Mugs pretraining from the command line, through {@code Pretraining.fit}. The data is the
  * bundled Fashion-MNIST subset (default), Fashion-MNIST idx files ({@code fmnist:DIR}) or a folder of JPEG/PNG
  * images (with class sub-folders or flat). The run folder receives {@code config.json}, {@code metrics.jsonl},
  * {@code checkpoint-*.safetensors} (an existing run there is resumed) and, at the end, the teacher backbone as
@@ -186,7 +187,7 @@ final class PretrainCommand implements Callable<Integer> {
         listeners.addAll(MugsListeners.defaults(out, MugsListeners.Options.of()
                 .withLogEvery(terminal ? Integer.MAX_VALUE : logEvery).withKeepLast(keep).withKnn(knnTrain, knnTest)
                 .withKnnEvery(knnEvery).withKnnStudent(knnStudent)));
-        MugsTrainer trainer = MugsTrainer.fit(cfg, run, train, out, listeners);
+        MugsTrainer trainer = Pretraining.fit(cfg, run, train, out, listeners);
 
         Path teacher = out.resolve("teacher.safetensors");
         BackboneFiles.save(teacher, trainer.model().teacherBackbone(), cfg.inputNormalisation());

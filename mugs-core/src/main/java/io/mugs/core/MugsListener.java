@@ -1,7 +1,8 @@
 package io.mugs.core;
 
 /**
- * Callbacks of {@link MugsTrainer#fit}: progress, metrics, checkpoints, monitors. {@link MugsListeners} has the presets.
+ * Callbacks of the training loop: progress, metrics, checkpoints, monitors (ready-made ones and preset bundles are
+ * in {@code MugsListeners}).
  */
 public interface MugsListener {
 

@@ -42,7 +42,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class MugsModel implements Stateful {
 
-    /** Names of the losses map ({@link StudentOutputs#losses()}, {@link StepResult#losses()}, metrics.jsonl). */
+    /** Names of the losses map of a step (the student's outputs, the step's result, metrics.jsonl). */
     public static final String LOSS = "loss";
     public static final String LOSS_INSTANCE = "loss_instance";
     public static final String LOSS_LOCAL_GROUP = "loss_local_group";

@@ -4,7 +4,6 @@ import io.mugs.engine.optim.AdamW;
 import io.mugs.engine.optim.Schedules;
 
 import io.mugs.core.parallel.Communicator;
-import io.mugs.data.ImageSource;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
@@ -16,8 +15,6 @@ import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -137,37 +134,6 @@ public final class MugsTrainer implements Stateful {
         this.wdSchedule = Schedules.cosine(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
                 itersPerEpoch, 0, 0);
         this.momentumSchedule = Schedules.cosine(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
-    }
-
-    /**
-     * Pretrains on {@code data} for {@code config.epochs()} epochs, continuing from the newest checkpoint in
-     * {@code outputDir}: data loader, steps, listeners (progress, metrics, checkpoints, monitors; see
-     * {@link MugsListeners#defaults}). A listener may end the run early with {@link #requestStop()}; the partial
-     * epoch then ends with the epoch-end listeners, and the next fit resumes mid-epoch.
-     *
-     * <p>Resuming takes the newest intact checkpoint (damaged newer ones are named in the log and skipped), drops
-     * stale temporary files, and requires the recipe stored there up to what {@link ResumePolicy} lets change: a
-     * larger {@code epochs} extends a run (finished or not) and recomputes the cosine schedules for the new length,
-     * so the remaining steps follow the new curves from the current step; the learning rate, weight decay and
-     * clipping may change with a warning. {@code config.json} is written only after this check.
-     *
-     * <pre>{@code
-     * MugsTrainer t = MugsTrainer.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
-     *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm")));
-     * }</pre>
-     */
-    public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
-            throws IOException {
-        return fit(config, RunSettings.defaults(), data, outputDir, listeners);
-    }
-
-    /**
-     * As {@link #fit(MugsConfig, ImageSource, Path, List)}, with loader threads and replicas from {@code run}, which
-     * may differ on every start of the same run folder.
-     */
-    public static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
-                                  List<MugsListener> listeners) throws IOException {
-        return FitLoop.fit(config, run, data, outputDir, listeners);
     }
 
     /**
@@ -475,8 +441,8 @@ public final class MugsTrainer implements Stateful {
     }
 
     /**
-     * Asks {@link #fit} to stop after the current step: it then ends the (partial) epoch with the epoch-end
-     * listeners (checkpoint, k-NN) and returns. Used by {@link MugsListeners#timeBudget}.
+     * Asks the training loop that runs this trainer to stop after the current step: it then ends the (partial)
+     * epoch with the epoch-end listeners (checkpoint, k-NN) and returns. A listener's call.
      */
     public void requestStop() {
         stopRequested = true;
@@ -488,7 +454,7 @@ public final class MugsTrainer implements Stateful {
 
     /**
      * Wall-clock seconds spent training so far (data, steps and per-step listeners, across resumes), as counted by
-     * {@link #fit}; epoch-end work such as checkpoints and k-NN monitors is not included.
+     * the training loop; epoch-end work such as checkpoints and k-NN monitors is not included.
      */
     public double trainingSeconds() {
         return trainingSeconds;

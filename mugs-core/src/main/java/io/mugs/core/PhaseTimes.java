@@ -5,11 +5,11 @@ import java.util.Map;
 import java.util.OptionalDouble;
 
 /**
- * Wall-clock milliseconds of the phases of one {@link MugsTrainer#step}, in the order they run (measured on the
+ * Wall-clock milliseconds of the phases of one training step, in the order they run (measured on the
  * calling thread; a phase spread over replicas lasts until its slowest replica is done).
  *
  * <pre>{@code
- * PhaseTimes t = trainer.step(batch).times();
+ * PhaseTimes t = stepResult.times();
  * double forward = t.teacher() + t.student();
  * }</pre>
  *

@@ -28,7 +28,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@link GraphExecutor}, its own worker thread and a {@link Communicator}. One replica runs on the caller's thread
  * with a group of one, whose collectives do nothing: the same code path, no copies.
  *
- * <p>It knows nothing of the step: each phase of {@link MugsTrainer#step} spreads its own work with {@link #run}
+ * <p>It knows nothing of the step: each phase of the trainer's step spreads its own work with {@link #run}
  * (replica r's task on replica r's thread), {@link #shard} and {@link #deal}, and meets the other replicas through
  * {@link #allReduceMean} and {@link #gatherViews}.
  */

@@ -10,8 +10,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What may change when a run resumes: the one rule, used by {@link MugsTrainer#fit} on a run folder and by
- * {@link RunCheckpoints#restore} on a single file. It compares recipes only ({@link MugsConfig}); {@link RunSettings}
+ * What may change when a run resumes: the one rule, used by the training loop on a run folder and by the
+ * checkpoint restore on a single file. It compares recipes only ({@link MugsConfig}); {@link RunSettings}
  * (workers, replicas) may differ on every start and are never compared.
  * <ul>
  *   <li>{@code epochs} may grow, or shrink down to the epochs already trained; the cosine schedules are recomputed

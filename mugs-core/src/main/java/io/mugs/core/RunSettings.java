@@ -12,7 +12,7 @@ import java.util.Set;
  *
  * <pre>{@code
  * RunSettings run = RunSettings.defaults().withReplicas(2);
- * MugsTrainer.fit(config, run, data, outputDir, listeners);
+ * Pretraining.fit(config, run, data, outputDir, listeners);
  * RunSettings same = RunSettings.defaults().with("workers=4", "replicas=2");   // the command line's --set
  * }</pre>
  *

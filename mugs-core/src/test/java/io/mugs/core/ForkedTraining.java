@@ -15,7 +15,7 @@ public final class ForkedTraining {
     public static void main(String[] args) throws Exception {
         MugsConfig cfg = Tiny.config().toBuilder().epochs(Integer.parseInt(args[1])).build();
         Path dir = Path.of(args[0]);
-        MugsTrainer t = MugsTrainer.fit(cfg, Tiny.images(24), dir,
+        MugsTrainer t = Pretraining.fit(cfg, Tiny.images(24), dir,
                 List.of(MugsListeners.metrics(dir.resolve("metrics.jsonl")), MugsListeners.checkpoints(dir, 5)));
         System.out.println("finished at iteration " + t.iteration());
     }

@@ -138,7 +138,7 @@ class ReliabilityTest {
     void aResumeTidiesTheRunFolderAndOnlyEpochsAndOptimisationMayChange(@TempDir Path dir) throws IOException {
         MugsConfig one = Tiny.config().toBuilder().epochs(1).build();   // 24 images, batch 8: 3 steps per epoch
         Path metrics = dir.resolve("metrics.jsonl");
-        MugsTrainer first = MugsTrainer.fit(one, Tiny.images(24), dir,
+        MugsTrainer first = Pretraining.fit(one, Tiny.images(24), dir,
                 List.of(MugsListeners.metrics(metrics), MugsListeners.checkpoints(dir, 3)));
         assertEquals(3, first.iteration());
         // What a kill leaves behind: rows of steps after the checkpoint, a cut line, a temporary checkpoint.
@@ -148,7 +148,7 @@ class ReliabilityTest {
         Files.write(stale, new byte[100]);
 
         MugsConfig other = one.toBuilder().studentTemp(one.studentTemp() * 2).build();
-        var e = assertThrows(IllegalArgumentException.class, () -> MugsTrainer.fit(other, Tiny.images(24), dir,
+        var e = assertThrows(IllegalArgumentException.class, () -> Pretraining.fit(other, Tiny.images(24), dir,
                 List.of()));
         assertTrue(e.getMessage().contains("another configuration (it differs in studentTemp)"), e.getMessage());
         assertEquals(one.toJson(), Files.readString(dir.resolve("config.json")),
@@ -156,7 +156,7 @@ class ReliabilityTest {
         assertFalse(Files.exists(stale), "stale temporary files are removed");
 
         MugsConfig two = one.toBuilder().epochs(2).build();
-        MugsTrainer second = MugsTrainer.fit(two, Tiny.images(24), dir,
+        MugsTrainer second = Pretraining.fit(two, Tiny.images(24), dir,
                 List.of(MugsListeners.metrics(metrics), MugsListeners.checkpoints(dir, 3)));
         assertEquals(6, second.iteration(), "the finished one-epoch run was extended to two epochs");
         assertEquals(two.toJson(), Files.readString(dir.resolve("config.json")));

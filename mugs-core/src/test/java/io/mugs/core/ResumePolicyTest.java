@@ -58,7 +58,7 @@ class ResumePolicyTest {
     @Test
     void anOldFormatRunFolderResumesWithOtherRunSettings(@TempDir Path dir) throws IOException {
         MugsConfig one = Tiny.config().toBuilder().epochs(1).build();   // 24 images, batch 8: 3 steps per epoch
-        MugsTrainer.fit(one, Tiny.images(24), dir, List.of(MugsListeners.checkpoints(dir, 3)));
+        Pretraining.fit(one, Tiny.images(24), dir, List.of(MugsListeners.checkpoints(dir, 3)));
         // Rewrite the run as an older version wrote it: workers and replicas inside the stored recipe.
         Path file = RunCheckpoints.latest(dir).orElseThrow();
         CheckpointFile.Content content = CheckpointFile.read(file);
@@ -68,7 +68,7 @@ class ResumePolicyTest {
         Files.writeString(dir.resolve("config.json"), oldFormat(one.toJson(), 2, 2));
 
         MugsConfig two = one.toBuilder().epochs(2).build();
-        MugsTrainer resumed = MugsTrainer.fit(two, new RunSettings(1, 1), Tiny.images(24), dir,
+        MugsTrainer resumed = Pretraining.fit(two, new RunSettings(1, 1), Tiny.images(24), dir,
                 List.of(MugsListeners.checkpoints(dir, 3)));
         assertEquals(6, resumed.iteration(), "resumed at step 3 and extended to two epochs");
         assertEquals(two.toJson(), Files.readString(dir.resolve("config.json")), "rewritten in the new format");
@@ -100,11 +100,11 @@ class ResumePolicyTest {
     @Test
     void shorteningBelowTheTrainedEpochsIsRefusedAndLeavesConfigJsonAlone(@TempDir Path dir) throws IOException {
         MugsConfig two = Tiny.config().toBuilder().epochs(2).build();
-        MugsTrainer.fit(two, Tiny.images(24), dir, List.of(MugsListeners.checkpoints(dir, 3)));
+        Pretraining.fit(two, Tiny.images(24), dir, List.of(MugsListeners.checkpoints(dir, 3)));
         String stored = Files.readString(dir.resolve("config.json"));
         MugsConfig one = two.toBuilder().epochs(1).build();
         var e = assertThrows(IllegalArgumentException.class,
-                () -> MugsTrainer.fit(one, Tiny.images(24), dir, List.of()));
+                () -> Pretraining.fit(one, Tiny.images(24), dir, List.of()));
         assertEquals("run folder " + dir + " has trained 2.00 epochs (6 steps of 3 per epoch); --epochs 1 would end "
                 + "it before where it is: give at least 2 epochs, or use a new output folder", e.getMessage());
         assertEquals(stored, Files.readString(dir.resolve("config.json")), "config.json untouched");

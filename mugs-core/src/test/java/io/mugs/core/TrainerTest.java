@@ -112,11 +112,11 @@ class TrainerTest {
         MugsConfig cfg = Tiny.config();   // batch 8, 2 epochs: 24 images give 3 steps per epoch
         io.mugs.data.ImageSource src = Tiny.images(24);
         Path metrics = dir.resolve("metrics.jsonl");
-        MugsTrainer first = MugsTrainer.fit(cfg, src, dir, java.util.List.of(MugsListeners.timeBudget(1e-9),
+        MugsTrainer first = Pretraining.fit(cfg, src, dir, java.util.List.of(MugsListeners.timeBudget(1e-9),
                 MugsListeners.metrics(metrics), MugsListeners.checkpoints(dir, 3)));
         assertEquals(1, first.iteration(), "the step that crosses the budget completes, then the fit stops");
         assertTrue(Files.exists(dir.resolve("checkpoint-000000001.safetensors")));
-        MugsTrainer second = MugsTrainer.fit(cfg, src, dir, java.util.List.of(MugsListeners.metrics(metrics),
+        MugsTrainer second = Pretraining.fit(cfg, src, dir, java.util.List.of(MugsListeners.metrics(metrics),
                 MugsListeners.checkpoints(dir, 3)));
         assertEquals(6, second.iteration());
         assertTrue(second.trainingSeconds() > first.trainingSeconds());

@@ -13,16 +13,48 @@ import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The loop behind {@link MugsTrainer#fit}: resume, data loader, steps, listeners. */
-final class FitLoop {
+/**
+ * Pretraining from the first step or the newest checkpoint to the last epoch: the loop over a {@link MugsTrainer}
+ * (resume, data loader, steps, listeners), which fits on a screen.
+ *
+ * <pre>{@code
+ * MugsTrainer t = Pretraining.fit(MugsConfig.fashionMnistTiny(), IdxImageSource.bundledFashionMnist(true),
+ *         Path.of("runs/fm"), MugsListeners.defaults(Path.of("runs/fm")));
+ * }</pre>
+ */
+public final class Pretraining {
 
-    private static final Logger LOG = LoggerFactory.getLogger(MugsTrainer.class);
+    private static final Logger LOG = LoggerFactory.getLogger(Pretraining.class);
 
-    private FitLoop() {
+    private Pretraining() {
     }
 
-    static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
-                           List<MugsListener> listeners) throws IOException {
+    /**
+     * Pretrains on {@code data} for {@code config.epochs()} epochs, continuing from the newest checkpoint in
+     * {@code outputDir}, with {@link RunSettings#defaults()}: data loader, steps, listeners (progress, metrics,
+     * checkpoints, monitors; see {@link MugsListeners#defaults}). A listener may end the run early with
+     * {@link MugsTrainer#requestStop()}; the partial epoch then ends with the epoch-end listeners, and the next fit
+     * resumes mid-epoch.
+     *
+     * <p>Resuming takes the newest intact checkpoint (damaged newer ones are named in the log and skipped), drops
+     * stale temporary files, and requires the recipe stored there up to what {@link ResumePolicy} lets change: a
+     * larger {@code epochs} extends a run (finished or not) and recomputes the cosine schedules for the new length,
+     * so the remaining steps follow the new curves from the current step; the learning rate, weight decay and
+     * clipping may change with a warning. {@code config.json} is written only after this check.
+     *
+     * @return the trainer, after the last step
+     */
+    public static MugsTrainer fit(MugsConfig config, ImageSource data, Path outputDir, List<MugsListener> listeners)
+            throws IOException {
+        return fit(config, RunSettings.defaults(), data, outputDir, listeners);
+    }
+
+    /**
+     * As {@link #fit(MugsConfig, ImageSource, Path, List)}, with loader threads and replicas from {@code run}, which
+     * may differ on every start of the same run folder.
+     */
+    public static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
+                                  List<MugsListener> listeners) throws IOException {
         Backend.requireSupported();
         run.requireSplits(config);
         Files.createDirectories(outputDir);
