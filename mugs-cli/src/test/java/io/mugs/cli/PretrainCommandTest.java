@@ -109,6 +109,23 @@ class PretrainCommandTest {
         try (var listing = Files.list(run)) {
             assertEquals(1, listing.filter(p -> p.getFileName().toString().startsWith("checkpoint-")).count());
         }
+
+        // White images added before a rerun would move the measured mean; the rerun keeps the one measured at the
+        // first start (stored in config.json), so the recipe still matches and the run resumes.
+        String config = Files.readString(run.resolve("config.json"));
+        for (int i = 0; i < 4; i++) {
+            BufferedImage white = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+            white.getRaster().setSamples(0, 0, 28, 28, 0, new int[28 * 28]);
+            java.util.Arrays.fill(((java.awt.image.DataBufferByte) white.getRaster().getDataBuffer()).getData(),
+                    (byte) 255);
+            ImageIO.write(white, "png", images.resolve("a").resolve("white" + i + ".png").toFile());
+        }
+        double[] moved = meanAndStd(List.of(images.resolve("a").resolve("white0.png")));
+        assertTrue(moved[0] > expected[0] + 0.1, "the new images are brighter: " + moved[0]);
+        CliTest.Run added = CliTest.run(args(List.of("pretrain", "--data", images.toString(), "--output",
+                run.toString()), TINY));
+        assertEquals(0, added.code(), added.err());
+        assertEquals(config, Files.readString(run.resolve("config.json")), "the stored normalisation is reused");
     }
 
     @Test
