@@ -11,7 +11,6 @@ import io.mugs.losses.GroupLoss;
 import io.mugs.losses.MultiCropPairing;
 import io.mugs.losses.NeighbourMemory;
 import io.mugs.losses.TeacherTemperatureSchedule;
-import io.mugs.vit.DropPath;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
@@ -25,7 +24,6 @@ import java.util.function.UnaryOperator;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -310,35 +308,9 @@ public final class MugsTrainer implements Stateful {
         teacher.groupLogits().ifPresent(centre::update);
     }
 
-    /**
-     * This step's drop-path masks for the whole batch, global views first, then local views, from one stream seeded
-     * by the seed and the iteration; each replica takes its slice, so N replicas drop what one would.
-     */
-    public record DropPathMasks(Map<String, INDArray> global, Map<String, INDArray> local) {
-
-        /** Replica r's slices, as the student graph's placeholders. */
-        Map<String, INDArray> shard(Replicas replicas, int r, int localViews) {
-            Map<String, INDArray> out = new HashMap<>(replicas.masks(global, 2, r));
-            out.putAll(replicas.masks(local, localViews, r));
-            return out;
-        }
-
-        /** Both as the student graph's placeholders, unsliced. */
-        public Map<String, INDArray> all() {
-            Map<String, INDArray> out = new HashMap<>(global);
-            out.putAll(local);
-            return out;
-        }
-    }
-
     /** This step's drop-path masks for a batch of {@code b} images (see {@link DropPathMasks}). */
     public DropPathMasks dropPathMasks(int b) {
-        SplittableRandom rng = new SplittableRandom(config.seed() * 31 + iteration);
-        Map<String, INDArray> global = DropPath.sample(model.globalDropPath(), 2 * b, model.globalTokens(), rng,
-                DataType.FLOAT);
-        Map<String, INDArray> local = DropPath.sample(model.localDropPath(), config.crops().localCrops() * b,
-                model.localTokens(), rng, DataType.FLOAT);
-        return new DropPathMasks(global, local);
+        return DropPathMasks.draw(model, config.crops().localCrops(), config.seed() * 31 + iteration, b);
     }
 
     /** The teacher graph's inputs for {@code batch}: its views and, with the local-group loss, the teacher memory. */

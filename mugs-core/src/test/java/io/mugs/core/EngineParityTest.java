@@ -60,7 +60,7 @@ class EngineParityTest {
                 teacher.groupLogits().ifPresent(k -> assertClose(expectedTeacher.groupLogits().orElseThrow(), k, 1e-5,
                         "group logits"));
 
-                MugsTrainer.DropPathMasks masks = trainer.dropPathMasks(batch.batchSize());
+                DropPathMasks masks = trainer.dropPathMasks(batch.batchSize());
                 double temperature = trainer.teacherTemperature(trainer.epoch());
                 Map<String, INDArray> feed = trainer.studentFeed(batch, teacher, masks.all(), temperature)
                         .placeholders();
@@ -96,8 +96,8 @@ class EngineParityTest {
             MugsTrainer trainer = new MugsTrainer(cfg, 40);
             MultiCropBatch batch = loader.batch(0, 0);
             Map<String, INDArray> feed = new HashMap<>();
-            trainer.studentFeed(batch, trainer.teacherForward(batch).get(0), trainer.dropPathMasks(batch.batchSize()).all(),
-                    trainer.teacherTemperature(0)).placeholders().forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
+            trainer.studentFeed(batch, trainer.teacherForward(batch).get(0),
+                    trainer.dropPathMasks(batch.batchSize()).all(), trainer.teacherTemperature(0)).placeholders().forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
             MugsModel model = new MugsModel(cfg, DataType.DOUBLE);
             List<String> outputs = model.studentOutputNames();
             Set<String> params = model.studentParameters().keySet();
