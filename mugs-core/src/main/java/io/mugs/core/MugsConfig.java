@@ -80,10 +80,13 @@ public record MugsConfig(
         double freezeLastLayer, double patchEmbedLrMult, double centreMomentum,
         long seed) {
 
-    /** Strict reading: 1.5 is not an int, "2" is not a number, null is not a primitive. */
+    /**
+     * Strict reading: 1.5 is not an int, "2" is not a number, an explicit null is refused ({@link #fromJson}); a
+     * field a nested record omits when it holds its default (such as {@code vit.stemChannels}) reads as that default.
+     */
     static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
             .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
-            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)   // an omitted default (vit.stemChannels)
             .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS).build();
 
     public MugsConfig {
@@ -149,12 +152,21 @@ public record MugsConfig(
         }
     }
 
+    private static void requireNoNull(String path, JsonNode node) {
+        if (node.isNull()) {
+            throw new IllegalArgumentException("Not a MugsConfig JSON: " + path + " is null; give a value");
+        }
+        node.fields().forEachRemaining(e -> requireNoNull(path.isEmpty() ? e.getKey() : path + "." + e.getKey(),
+                e.getValue()));
+    }
+
     /** Fields of older config JSON that are now {@link RunSettings}: read and ignored. */
     static final java.util.List<String> LEGACY_RUN_SETTINGS = java.util.List.of("workers", "replicas");
 
     public static MugsConfig fromJson(String json) {
         try {
             JsonNode tree = JSON.readTree(json);
+            requireNoNull("", tree);
             if (tree instanceof ObjectNode object) {
                 object.remove(LEGACY_RUN_SETTINGS);   // run settings, part of the recipe in older files
             }
