@@ -21,9 +21,14 @@ final class ForkedJvm {
     }
 
     static ForkedJvm start(Class<?> main, String... args) throws IOException {
+        return start(List.of(), main, args);
+    }
+
+    static ForkedJvm start(List<String> jvmOptions, Class<?> main, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx1g");
+        cmd.addAll(jvmOptions);
         for (String prop : List.of("org.bytedeco.javacpp.maxbytes", "org.bytedeco.javacpp.maxphysicalbytes")) {
             if (System.getProperty(prop) != null) {
                 cmd.add("-D" + prop + "=" + System.getProperty(prop));
