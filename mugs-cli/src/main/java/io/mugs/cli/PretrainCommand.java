@@ -4,6 +4,7 @@ import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
 import io.mugs.core.MugsTrainer;
+import io.mugs.core.RunLock;
 import io.mugs.data.ImageSource;
 import io.mugs.plots.TrainingCurves;
 import io.mugs.vit.weights.BackboneFiles;
@@ -139,6 +140,11 @@ final class PretrainCommand implements Callable<Integer> {
             description = "Checkpoints kept (the newest). Default: ${DEFAULT-VALUE}.")
     int keep;
 
+    @Option(names = "--checkpoint-minutes", paramLabel = "M", defaultValue = "10",
+            description = "Also save a mid-epoch checkpoint every M minutes (only the newest is kept, apart from "
+                    + "--keep), so a crash loses at most M minutes. Default: ${DEFAULT-VALUE}.")
+    double checkpointMinutes;
+
     @Spec
     CommandSpec spec;
 
@@ -164,6 +170,13 @@ final class PretrainCommand implements Callable<Integer> {
             knnTest = trainSpec.otherSplit().open();
         }
         Path out = output != null ? output : Path.of("runs", preset.option);
+        try (RunLock lock = RunLock.acquire(out)) {   // held through the teacher file written after the fit
+            return pretrain(train, trainSpec, cfg, knnTrain, knnTest, out);
+        }
+    }
+
+    private int pretrain(ImageSource train, DataSpec trainSpec, MugsConfig cfg, ImageSource knnTrain,
+                         ImageSource knnTest, Path out) throws IOException {
         PrintWriter console = spec.commandLine().getOut();
         console.printf("Pretraining %s on %d images (%s), %d epochs of batch %d; run folder %s%n", preset,
                 train.size(), data, cfg.epochs(), cfg.batchSize(), out.toAbsolutePath());
@@ -174,6 +187,7 @@ final class PretrainCommand implements Callable<Integer> {
         if (maxMinutes != null) {
             listeners.add(MugsListeners.timeBudget(maxMinutes));
         }
+        listeners.add(MugsListeners.periodicCheckpoints(out, checkpointMinutes));
         if (terminal) {
             listeners.add(new ProgressBarListener(System.out));
         }
@@ -233,6 +247,9 @@ final class PretrainCommand implements Callable<Integer> {
         }
         if (maxMinutes != null && !(maxMinutes > 0 && Double.isFinite(maxMinutes))) {
             throw usage("--max-minutes must be a positive number of minutes, got " + maxMinutes);
+        }
+        if (!(checkpointMinutes > 0 && Double.isFinite(checkpointMinutes))) {
+            throw usage("--checkpoint-minutes must be a positive number of minutes, got " + checkpointMinutes);
         }
     }
 
