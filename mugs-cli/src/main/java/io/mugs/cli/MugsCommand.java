@@ -65,7 +65,11 @@ public final class MugsCommand implements Runnable {
 
     /** Runs one command line with the given output streams; returns the exit code (0, 1 or 2). */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = commandLine();
+        return execute(commandLine(), out, err, args);
+    }
+
+    /** Runs {@code cl} (the tree of {@link #commandLine()}, perhaps with more commands) as {@link #execute} does. */
+    static int execute(CommandLine cl, PrintWriter out, PrintWriter err, String... args) {
         cl.setOut(out);
         cl.setErr(err);
         try {
