@@ -62,6 +62,22 @@ class CliReliabilityTest {
                 + "'mugs pretrain --help')\n"), r);
     }
 
+    @Test
+    void configurationsTooLargeForTheJvmAreRefusedInsteadOfCrashing(@TempDir Path tmp) throws Exception {
+        // crops.globalSize=700 used to end in a SIGSEGV (libnd4j writing through a failed 71.5 GB allocation)
+        for (String set : List.of("crops.globalSize=700", "vit.embedDim=12000")) {
+            Path out = tmp.resolve(set.replace('=', '-'));
+            CliTest.Run r = CliTest.run("pretrain", "--epochs", "1", "--set", set, "--output", out.toString());
+            assertEquals(1, r.code(), r.err());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().startsWith("mugs: this configuration needs about "), r.err());
+            assertTrue(r.err().contains(" of native memory: "), r.err());
+            try (var files = Files.list(out)) {
+                assertEquals(List.of("run.lock"), files.map(f -> f.getFileName().toString()).toList());
+            }
+        }
+    }
+
     @Command(name = "fail")
     static final class Failing implements Callable<Integer> {
         @CommandLine.Option(names = "--kind")

@@ -24,9 +24,9 @@ final class FitLoop {
             throws IOException {
         requireArguments(config, data, outputDir, listeners);
         Backend.requireSupported();
-        // MEMORY-CHECK
+        MemoryBudget budget = MemoryBudget.requireFits(config);   // before the model is built or anything written
         try (RunLock lock = RunLock.acquire(outputDir)) {
-            return fitLocked(config, data, outputDir, listeners);
+            return fitLocked(config, data, outputDir, listeners, budget);
         }
     }
 
@@ -51,7 +51,7 @@ final class FitLoop {
     }
 
     private static MugsTrainer fitLocked(MugsConfig config, ImageSource data, Path outputDir,
-                                         List<MugsListener> listeners) throws IOException {
+                                         List<MugsListener> listeners, MemoryBudget budget) throws IOException {
         RunFolder.removeStaleTemporaryFiles(outputDir);
         Optional<Checkpoints.Loaded> resume = Checkpoints.newestIntact(outputDir)
                 .map(c -> Replicas.withReplicas(c, config.replicas()));
@@ -66,8 +66,9 @@ final class FitLoop {
                 Checkpoints.restore(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", LogText.quoted(resume.get().file()), trainer.iteration());
             }
-            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}", LogText.quoted(outputDir), loader.source().size(),
-                    loader.stepsPerEpoch(), config.epochs(), Backend.describe());
+            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}; memory {}", LogText.quoted(outputDir),
+                    loader.source().size(), loader.stepsPerEpoch(), config.epochs(), Backend.describe(),
+                    budget.describe());
             listeners.forEach(l -> l.onFitStart(trainer));
             if (trainer.stopRequested()) {   // e.g. a spent time budget: not one step
                 listeners.forEach(l -> l.onFitEnd(trainer));

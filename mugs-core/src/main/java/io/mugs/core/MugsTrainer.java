@@ -1,7 +1,7 @@
 package io.mugs.core;
 
 import io.mugs.engine.optim.AdamW;
-import io.mugs.engine.optim.Schedules;
+import io.mugs.engine.optim.CosineSchedule;
 
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.ImageSource;
@@ -75,9 +75,9 @@ public final class MugsTrainer implements Stateful {
     private final TeacherTemperatureSchedule teacherTemperature;
     private final MultiCropPairing pairing;
     private final int itersPerEpoch;
-    private final double[] lrSchedule;
-    private final double[] wdSchedule;
-    private final double[] momentumSchedule;
+    private final CosineSchedule lrSchedule;   // computed per step: constant memory for any length
+    private final CosineSchedule wdSchedule;
+    private final CosineSchedule momentumSchedule;
     private long iteration;
     private double trainingSeconds;
     private volatile boolean stopRequested;
@@ -126,11 +126,11 @@ public final class MugsTrainer implements Stateful {
         this.teacherTemperature = new TeacherTemperatureSchedule(config.warmupTeacherTemp(), config.teacherTemp(),
                 config.warmupTeacherTempEpochs());
         this.pairing = new MultiCropPairing(config.studentViews(), config.pairing());
-        this.lrSchedule = Schedules.cosine(config.scaledLr(), config.minLr(), config.epochs(), itersPerEpoch,
+        this.lrSchedule = new CosineSchedule(config.scaledLr(), config.minLr(), config.epochs(), itersPerEpoch,
                 config.warmupEpochs(), 0);
-        this.wdSchedule = Schedules.cosine(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
+        this.wdSchedule = new CosineSchedule(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
                 itersPerEpoch, 0, 0);
-        this.momentumSchedule = Schedules.cosine(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
+        this.momentumSchedule = new CosineSchedule(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
     }
 
     /**
@@ -176,7 +176,7 @@ public final class MugsTrainer implements Stateful {
         requireFiniteLoss(student.losses());
         long t2 = System.nanoTime();
         int epoch = epoch();
-        int it = scheduleIndex();
+        long it = scheduleIndex();
         // Per-tensor work, dealt to the replicas' threads: one update and one EMA of the shared parameters.
         List<Map<String, INDArray>> gradients = replicas.deal(student.gradients());
         List<String> clipped = new ArrayList<>();
@@ -188,7 +188,7 @@ public final class MugsTrainer implements Stateful {
         long t3 = System.nanoTime();
         List<Map<String, INDArray>> teacherParts = replicas.deal(teacherParams);
         replicas.run(r -> {
-            TeacherEma.update(teacherParts.get(r), studentParams, momentumSchedule[it]);
+            TeacherEma.update(teacherParts.get(r), studentParams, momentumSchedule.at(it));
             return r;
         });
         long t4 = System.nanoTime();
@@ -203,8 +203,8 @@ public final class MugsTrainer implements Stateful {
         millis.put("update", (t3 - t2) / 1e6);
         millis.put("ema", (t4 - t3) / 1e6);
         millis.put("state", (t5 - t4) / 1e6);
-        StepResult result = new StepResult(iteration, epoch, student.losses(), lrSchedule[it], wdSchedule[it],
-                momentumSchedule[it], teacher.temperature(), batch.weakFraction(), clipped.size(), millis);
+        StepResult result = new StepResult(iteration, epoch, student.losses(), lrSchedule.at(it), wdSchedule.at(it),
+                momentumSchedule.at(it), teacher.temperature(), batch.weakFraction(), clipped.size(), millis);
         iteration++;
         return result;
     }
@@ -215,7 +215,7 @@ public final class MugsTrainer implements Stateful {
             double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
             if (!Double.isFinite(sum)) {
                 throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
-                        + "in the update of iteration " + iteration + " (lr " + lrSchedule[scheduleIndex()]
+                        + "in the update of iteration " + iteration + " (lr " + lrSchedule.at(scheduleIndex())
                         + ") although the loss was finite: training stopped before the teacher and the state were "
                         + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
             }
@@ -348,9 +348,9 @@ public final class MugsTrainer implements Stateful {
 
     /** Per-tensor clipping and the AdamW step with this iteration's schedules; returns the clipped names. */
     public List<String> update(Map<String, INDArray> gradients) {
-        int it = scheduleIndex();
+        long it = scheduleIndex();
         boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
-        return optimizer.step(gradients, lrSchedule[it], wdSchedule[it], config.clipGrad(),
+        return optimizer.step(gradients, lrSchedule.at(it), wdSchedule.at(it), config.clipGrad(),
                 name -> freeze && lastLayer.contains(name));
     }
 
@@ -369,8 +369,8 @@ public final class MugsTrainer implements Stateful {
         teacher.groupLogits().ifPresent(centre::update);
     }
 
-    private int scheduleIndex() {
-        return (int) Math.min(iteration, lrSchedule.length - 1);
+    private long scheduleIndex() {
+        return Math.min(iteration, lrSchedule.length() - 1);
     }
 
     /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
@@ -467,15 +467,16 @@ public final class MugsTrainer implements Stateful {
         return centre;
     }
 
+    /** Every learning rate of the run (materialised on request; the trainer computes them per step). */
     public double[] lrSchedule() {
-        return lrSchedule;
+        return lrSchedule.toArray();
     }
 
     public double[] weightDecaySchedule() {
-        return wdSchedule;
+        return wdSchedule.toArray();
     }
 
     public double[] momentumSchedule() {
-        return momentumSchedule;
+        return momentumSchedule.toArray();
     }
 }

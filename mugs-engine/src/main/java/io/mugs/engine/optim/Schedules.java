@@ -22,16 +22,6 @@ public final class Schedules {
             throw new IllegalArgumentException("schedule needs epochs >= 1, iterations >= 1 and 0 <= warm-up <= epochs,"
                     + " got " + epochs + ", " + itersPerEpoch + ", " + warmupEpochs);
         }
-        int total = epochs * itersPerEpoch;
-        int warm = (int) Math.round(warmupEpochs * itersPerEpoch);
-        double[] s = new double[total];
-        for (int i = 0; i < warm; i++) {
-            s[i] = warm == 1 ? base : warmupStart + (base - warmupStart) * i / (warm - 1);
-        }
-        int rest = total - warm;
-        for (int i = 0; i < rest; i++) {
-            s[warm + i] = end + 0.5 * (base - end) * (1 + Math.cos(Math.PI * i / rest));
-        }
-        return s;
+        return new CosineSchedule(base, end, epochs, itersPerEpoch, warmupEpochs, warmupStart).toArray();
     }
 }
