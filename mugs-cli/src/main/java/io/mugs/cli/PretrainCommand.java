@@ -194,7 +194,22 @@ final class PretrainCommand implements Callable<Integer> {
         // In a terminal the bar replaces the per-step log lines (a log interval no run reaches).
         listeners.addAll(MugsListeners.defaults(out, terminal ? Integer.MAX_VALUE : logEvery, keep, knnTrain,
                 knnTest, knnEvery, knnStudent));
+        long[] steps = {0};
+        listeners.add(new MugsListener() {
+            @Override
+            public void onStep(MugsTrainer t, io.mugs.core.StepResult r) {
+                steps[0]++;
+            }
+        });
         MugsTrainer trainer = MugsTrainer.fit(cfg, train, out, listeners);
+        if (steps[0] == 0 && trainer.stopRequested()) {   // the budget was spent before this start
+            console.printf(Locale.ROOT, "The --max-minutes budget of %s is spent (%.1f training minutes so far, "
+                    + "iteration %d of %d): nothing done; pass a larger --max-minutes to continue%n",
+                    maxMinutes, trainer.trainingSeconds() / 60, trainer.iteration(),
+                    (long) cfg.epochs() * trainer.itersPerEpoch());
+            console.flush();
+            return 0;
+        }
 
         Path teacher = out.resolve("teacher.safetensors");
         BackboneFiles.save(teacher, trainer.model().teacherBackbone(), cfg.inputNormalisation());

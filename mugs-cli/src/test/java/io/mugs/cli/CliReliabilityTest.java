@@ -78,6 +78,37 @@ class CliReliabilityTest {
         }
     }
 
+    @Test
+    void aSpentTimeBudgetOnRerunSaysSoAndTakesNoStep(@TempDir Path tmp) throws Exception {
+        Path images = tmp.resolve("images");
+        for (String cls : List.of("a", "b")) {
+            for (int i = 0; i < 6; i++) {
+                java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(28, 28,
+                        java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+                img.getRaster().setSample(i, i, 0, 200);
+                Files.createDirectories(images.resolve(cls));
+                javax.imageio.ImageIO.write(img, "png", images.resolve(cls).resolve(i + ".png").toFile());
+            }
+        }
+        Path run = tmp.resolve("run");
+        List<String> cmd = new java.util.ArrayList<>(List.of("pretrain", "--data", images.toString(), "--output",
+                run.toString(), "--max-minutes", "0.000001", "--preset", "fashion-mnist-tiny", "--epochs", "2",
+                "--batch", "4", "--set", "vit.depth=1", "--set", "vit.embedDim=16", "--set", "vit.numHeads=2",
+                "--set", "instanceHidden=32", "--set", "instanceOut=16", "--set", "predictorHidden=32", "--set",
+                "groupHidden=32", "--set", "groupBottleneck=16", "--set", "prototypes=32", "--set", "queueSize=64",
+                "--set", "memorySize=64", "--set", "workers=1"));
+        CliTest.Run first = CliTest.run(cmd.toArray(String[]::new));
+        assertEquals(0, first.code(), first.err());
+        List<String> rows = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(1, rows.stream().filter(l -> l.contains("\"loss\"")).count(), "one step, then the budget");
+        CliTest.Run again = CliTest.run(cmd.toArray(String[]::new));
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.out().contains("The --max-minutes budget of 1.0E-6 is spent ("), again.out());
+        assertTrue(again.out().contains(" training minutes so far, iteration 1 of 6): nothing done; pass a larger "
+                + "--max-minutes to continue"), again.out());
+        assertEquals(rows, Files.readAllLines(run.resolve("metrics.jsonl")), "no step, no row");
+    }
+
     @Command(name = "fail")
     static final class Failing implements Callable<Integer> {
         @CommandLine.Option(names = "--kind")
