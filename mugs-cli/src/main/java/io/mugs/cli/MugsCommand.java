@@ -89,7 +89,7 @@ public final class MugsCommand implements Runnable {
         if (e instanceof OutOfMemoryError) {
             return String.format(java.util.Locale.ROOT, "out of memory (%s; this JVM allows %.1f GB of heap): lower "
                     + "--batch, the crop sizes or the model size, or give the JVM more memory (JAVA_OPTS=-Xmx...)",
-                    message(e), Runtime.getRuntime().maxMemory() / 1e9);
+                    message(e), Runtime.getRuntime().maxMemory() / (double) (1L << 30));
         }
         if (e instanceof StackOverflowError) {
             return "stack overflow (a too deeply nested input?); rerun with --debug and report it";

@@ -126,7 +126,8 @@ class CliReliabilityTest {
 
     @Test
     void errorsAreOneLineAndExitOneWithTheTraceOnlyUnderDebug() {
-        String heap = String.format(java.util.Locale.ROOT, "%.1f", Runtime.getRuntime().maxMemory() / 1e9);
+        String heap = String.format(java.util.Locale.ROOT, "%.1f",
+                Runtime.getRuntime().maxMemory() / (double) (1L << 30));
         assertEquals("mugs: out of memory (Java heap space; this JVM allows " + heap + " GB of heap): lower --batch, "
                 + "the crop sizes or the model size, or give the JVM more memory (JAVA_OPTS=-Xmx...)\n",
                 failing("oom").err());

@@ -55,6 +55,7 @@ class RunFaultsTest {
             assertTrue(e.getMessage().startsWith("java.io.IOException: cannot write checkpoint "
                     + "checkpoint-000000003.safetensors in folder '" + dir + "' (No space left on device): it needs "
                     + String.format(Locale.ROOT, "about %.1f MB (%d bytes), ", need / 1e6, need)), e.getMessage());
+            System.out.println("DISKFULL " + e.getMessage());
             assertTrue(e.getMessage().endsWith("MB free; free some space or choose another --output, then rerun to "
                     + "resume from the previous checkpoint"), e.getMessage());
             assertEquals(List.of("config.json", "run.lock"), names(dir), "no checkpoint and no .tmp left");
