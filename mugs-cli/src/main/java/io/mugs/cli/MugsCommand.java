@@ -23,7 +23,8 @@ import picocli.CommandLine.Spec;
  * an invalid setting), printed as one line {@code mugs: <message> (see 'mugs <command> --help')}; 1 a failure
  * while running (a missing file, an unreadable image, a run folder held by another process, an {@link Error} such as
  * {@code OutOfMemoryError}), printed as one line {@code mugs: <message>}; 130 and 143 when SIGINT or SIGTERM stopped
- * {@code pretrain} after a checkpoint. {@code --debug} adds the stack trace. Help is coloured only when the output is a terminal (picocli's {@code Ansi.AUTO}).
+ * {@code pretrain} after a checkpoint. {@code --debug} adds the stack trace. Help is coloured only when the output
+ * is a terminal (picocli's {@code Ansi.AUTO}).
  *
  * <pre>{@code
  * int code = MugsCommand.execute(out, err, "knn", "--model", "runs/fm/teacher.safetensors",
@@ -39,7 +40,7 @@ import picocli.CommandLine.Spec;
         footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
                 + "teacher.safetensors or another backbone .safetensors.",
                 "DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or a folder "
-                + "of JPEG/PNG images (one sub-folder per class for labels).",
+                + "of images: JPEG, PNG, WebP, BMP, TIFF, GIF (one sub-folder per class for labels).",
                 "When a single-valued option is given twice, the last one counts.",
                 "Exit codes: 0 done, 1 failed, 2 usage error."})
 public final class MugsCommand implements Runnable {

@@ -27,8 +27,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code mugs pretrain}: Mugs pretraining from the command line, through {@code MugsTrainer.fit}. The data is the
- * bundled Fashion-MNIST subset (default), Fashion-MNIST idx files ({@code fmnist:DIR}) or a folder of JPEG/PNG
- * images (with class sub-folders or flat). The run folder receives {@code config.json}, {@code metrics.jsonl},
+ * bundled Fashion-MNIST subset (default), Fashion-MNIST idx files ({@code fmnist:DIR}) or a folder of
+ * images (JPEG, PNG, WebP, BMP, TIFF, GIF; with class sub-folders or flat). The run folder receives
+ * {@code config.json}, {@code metrics.jsonl},
  * {@code checkpoint-*.safetensors} (an existing run there is resumed) and, at the end, the teacher backbone as
  * {@code teacher.safetensors}, with its input normalisation, for {@code mugs knn} and the other tools.
  *
@@ -78,7 +79,8 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Option(names = "--data", paramLabel = "DATA", defaultValue = "fmnist-bundled",
             description = "fmnist-bundled (4,000 images inside the library), fmnist:DIR (Fashion-MNIST idx files) or "
-                    + "a folder of JPEG/PNG images, with one sub-folder per class or flat. Default: ${DEFAULT-VALUE}.")
+                    + "a folder of images (JPEG, PNG, WebP, BMP, TIFF, GIF), with one sub-folder per class or flat. "
+                    + "Default: ${DEFAULT-VALUE}.")
     String data;
 
     @Option(names = "--preset", paramLabel = "NAME", defaultValue = "fashion-mnist-tiny",

@@ -24,7 +24,9 @@ final class FitLoop {
             throws IOException {
         requireArguments(config, data, outputDir, listeners);
         Backend.requireSupported();
-        MemoryBudget budget = MemoryBudget.requireFits(config);   // before the model is built or anything written
+        // Before the model is built or anything written. On CUDA the arrays live on the device, which this
+        // host-side bound does not describe: the estimate is only logged there.
+        MemoryBudget budget = Backend.isCuda() ? MemoryBudget.estimate(config) : MemoryBudget.requireFits(config);
         try (RunLock lock = RunLock.acquire(outputDir)) {
             return fitLocked(config, data, outputDir, listeners, budget);
         }

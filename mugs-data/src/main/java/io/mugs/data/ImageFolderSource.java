@@ -16,7 +16,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * JPEG and PNG files anywhere under a folder, decoded as torchvision's {@code ImageFolder} decodes them (PIL's
+ * JPEG, PNG, WebP, BMP, TIFF and GIF files anywhere under a folder (symbolic links followed, loops reported),
+ * decoded as torchvision's {@code ImageFolder} decodes them (PIL's
  * {@code open + convert}, see {@link ImageDecoder}). When the images sit in first-level sub-folders, each
  * sub-folder is a class (sorted by name, as {@code ImageFolder}); images directly in the root are unlabelled.
  *
@@ -140,7 +141,7 @@ public final class ImageFolderSource implements ImageSource {
             return this;
         }
 
-        /** Images over this many pixels are read subsampled (default {@link ImageDecoder#DEFAULT_MAX_DECODE_PIXELS}). */
+        /** Images over this many pixels are read subsampled ({@link ImageDecoder#DEFAULT_MAX_DECODE_PIXELS}). */
         public Builder maxDecodePixels(long pixels) {
             ImageDecoder.pil().maxDecodePixels(pixels);   // checks the value
             maxDecodePixels = pixels;
@@ -158,7 +159,7 @@ public final class ImageFolderSource implements ImageSource {
     private static ImageFolderSource scan(Builder b) throws IOException {
         Path root = b.root;
         if (!Files.isDirectory(root)) {
-            throw new NoSuchFileException(root.toString(), null, "not a folder: pass a folder of JPEG/PNG images "
+            throw new NoSuchFileException(root.toString(), null, "not a folder: pass a folder of images "
                     + "(optionally one sub-folder per class)");
         }
         FolderWalk walk = FolderWalk.of(root, ImageFolderSource::isImage);
