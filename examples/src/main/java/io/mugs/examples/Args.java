@@ -42,6 +42,34 @@ final class Args {
         }
     }
 
+    /** The body of an example main. */
+    interface Body {
+        void run() throws Exception;
+    }
+
+    /**
+     * Runs {@code body}; a failure it reports (a file that cannot be read, a bad value, an {@link Error} such as
+     * {@code OutOfMemoryError}) is one line {@code Error: <message>} and exit code 1, with no stack trace unless
+     * {@code -Dmugs.debug=true}.
+     */
+    static void runOrExit(Body body) {
+        try {
+            body.run();
+        } catch (Exception | Error e) {
+            Throwable t = e;
+            while (t.getMessage() == null && t.getCause() != null) {
+                t = t.getCause();
+            }
+            String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+            System.err.println("Error: " + m.lines().findFirst().orElse(m)
+                    + (e instanceof Error ? " (" + e.getClass().getSimpleName() + ")" : ""));
+            if (Boolean.getBoolean("mugs.debug")) {
+                e.printStackTrace();
+            }
+            System.exit(1);
+        }
+    }
+
     private static void fail(String message, String usage) {
         System.err.println("Error: " + message + " (--help lists the options)");
         System.exit(2);

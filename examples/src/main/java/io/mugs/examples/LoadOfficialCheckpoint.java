@@ -43,8 +43,12 @@ public final class LoadOfficialCheckpoint {
     private LoadOfficialCheckpoint() {
     }
 
-    public static void main(String[] argv) throws Exception {
+    public static void main(String[] argv) {
         RuntimeSettings.apply();   // the launcher\'s JVM settings when run from an IDE
+        Args.runOrExit(() -> run(argv));
+    }
+
+    private static void run(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("checkpoint", "heads", "images", "out", "export"), USAGE);
         String file = a.get("checkpoint", null);
         if (file == null) {

@@ -8,8 +8,8 @@ import java.nio.file.Path;
 
 /**
  * A DATA argument of the command line: {@code fmnist-bundled:train|test} (the subset inside mugs-data),
- * {@code fmnist:DIR:train|test} (the four Fashion-MNIST idx files in DIR) or a folder of JPEG/PNG images (one
- * sub-folder per class for labels; images directly in the folder are unlabelled).
+ * {@code fmnist:DIR:train|test} (the four Fashion-MNIST idx files in DIR) or a folder of images (JPEG, PNG, WebP,
+ * BMP, TIFF, GIF; one sub-folder per class for labels; images directly in the folder are unlabelled).
  *
  * <pre>{@code
  * ImageSource test = DataSpec.parse("fmnist-bundled:test").open();

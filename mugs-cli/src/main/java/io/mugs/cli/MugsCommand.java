@@ -1,6 +1,7 @@
 package io.mugs.cli;
 
 import io.mugs.core.RuntimeSettings;
+import io.mugs.core.TrainingInterruptedException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -20,8 +21,10 @@ import picocli.CommandLine.Spec;
  *
  * <p>Exit codes: 0 success; 2 a usage error (unknown option, a value of the wrong type, a missing required option,
  * an invalid setting), printed as one line {@code mugs: <message> (see 'mugs <command> --help')}; 1 a failure
- * while running (a missing file, an unreadable image), printed as one line {@code mugs: <message>}. {@code --debug}
- * adds the stack trace. Help is coloured only when the output is a terminal (picocli's {@code Ansi.AUTO}).
+ * while running (a missing file, an unreadable image, a run folder held by another process, an {@link Error} such as
+ * {@code OutOfMemoryError}), printed as one line {@code mugs: <message>}; 130 and 143 when SIGINT or SIGTERM stopped
+ * {@code pretrain} after a checkpoint. {@code --debug} adds the stack trace. Help is coloured only when the output
+ * is a terminal (picocli's {@code Ansi.AUTO}).
  *
  * <pre>{@code
  * int code = MugsCommand.execute(out, err, "knn", "--model", "runs/fm/teacher.safetensors",
@@ -37,7 +40,7 @@ import picocli.CommandLine.Spec;
         footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
                 + "teacher.safetensors or another backbone .safetensors.",
                 "DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or a folder "
-                + "of JPEG/PNG images (one sub-folder per class for labels).",
+                + "of images: JPEG, PNG, WebP, BMP, TIFF, GIF (one sub-folder per class for labels).",
                 "When a single-valued option is given twice, the last one counts.",
                 "Exit codes: 0 done, 1 failed, 2 usage error."})
 public final class MugsCommand implements Runnable {
@@ -63,10 +66,36 @@ public final class MugsCommand implements Runnable {
 
     /** Runs one command line with the given output streams; returns the exit code (0, 1 or 2). */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = commandLine();
+        return execute(commandLine(), out, err, args);
+    }
+
+    /** Runs {@code cl} (the tree of {@link #commandLine()}, perhaps with more commands) as {@link #execute} does. */
+    static int execute(CommandLine cl, PrintWriter out, PrintWriter err, String... args) {
         cl.setOut(out);
         cl.setErr(err);
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (Error e) {   // picocli passes Errors through: OutOfMemoryError, StackOverflowError, LinkageError
+            err.println("mugs: " + errorLine(e));
+            if (debugRequested(args)) {
+                e.printStackTrace(err);
+            }
+            err.flush();
+            return 1;
+        }
+    }
+
+    /** One line for an {@link Error}: what ran out or broke, and what to change. */
+    static String errorLine(Error e) {
+        if (e instanceof OutOfMemoryError) {
+            return String.format(java.util.Locale.ROOT, "out of memory (%s; this JVM allows %.1f GB of heap): lower "
+                    + "--batch, the crop sizes or the model size, or give the JVM more memory (JAVA_OPTS=-Xmx...)",
+                    message(e), Runtime.getRuntime().maxMemory() / (double) (1L << 30));
+        }
+        if (e instanceof StackOverflowError) {
+            return "stack overflow (a too deeply nested input?); rerun with --debug and report it";
+        }
+        return e.getClass().getSimpleName() + ": " + message(e) + " (rerun with --debug for the stack trace)";
     }
 
     /** The configured command tree (strict: unknown options and stray arguments are errors). */
@@ -81,6 +110,11 @@ public final class MugsCommand implements Runnable {
                 return usageError(p, parsed.originalArgs().toArray(String[]::new));
             }
             PrintWriter err = cmd.getErr();
+            if (e instanceof TrainingInterruptedException t) {
+                err.println("mugs: " + t.getMessage());
+                err.flush();
+                return t.exitCode();
+            }
             err.println("mugs: " + message(e));
             if (debugRequested(parsed.originalArgs().toArray(String[]::new))) {
                 e.printStackTrace(err);

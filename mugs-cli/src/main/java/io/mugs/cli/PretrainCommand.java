@@ -7,6 +7,7 @@ import io.mugs.core.MugsTrainer;
 import io.mugs.core.Pretraining;
 import io.mugs.core.RunFolder;
 import io.mugs.core.RunSettings;
+import io.mugs.core.RunLock;
 import io.mugs.data.ImageSource;
 import io.mugs.plots.TrainingCurves;
 import io.mugs.vit.weights.BackboneFiles;
@@ -30,8 +31,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code mugs pretrain}: Mugs pretraining from the command line, through {@code Pretraining.fit}. The data is the
- * bundled Fashion-MNIST subset (default), Fashion-MNIST idx files ({@code fmnist:DIR}) or a folder of JPEG/PNG
- * images (with class sub-folders or flat). The run folder receives {@code config.json}, {@code metrics.jsonl},
+ * bundled Fashion-MNIST subset (default), Fashion-MNIST idx files ({@code fmnist:DIR}) or a folder of
+ * images (JPEG, PNG, WebP, BMP, TIFF, GIF; with class sub-folders or flat). The run folder receives
+ * {@code config.json}, {@code metrics.jsonl},
  * {@code checkpoint-*.safetensors} (an existing run there is resumed) and, at the end, the teacher backbone as
  * {@code teacher.safetensors}, with its input normalisation, for {@code mugs knn} and the other tools.
  *
@@ -81,7 +83,8 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Option(names = "--data", paramLabel = "DATA", defaultValue = "fmnist-bundled",
             description = "fmnist-bundled (4,000 images inside the library), fmnist:DIR (Fashion-MNIST idx files) or "
-                    + "a folder of JPEG/PNG images, with one sub-folder per class or flat. Default: ${DEFAULT-VALUE}.")
+                    + "a folder of images (JPEG, PNG, WebP, BMP, TIFF, GIF), with one sub-folder per class or flat. "
+                    + "Default: ${DEFAULT-VALUE}.")
     String data;
 
     @Option(names = "--preset", paramLabel = "NAME", defaultValue = "fashion-mnist-tiny",
@@ -144,6 +147,11 @@ final class PretrainCommand implements Callable<Integer> {
             description = "Checkpoints kept (the newest). Default: ${DEFAULT-VALUE}.")
     int keep;
 
+    @Option(names = "--checkpoint-minutes", paramLabel = "M", defaultValue = "10",
+            description = "Also save a mid-epoch checkpoint every M minutes (only the newest is kept, apart from "
+                    + "--keep), so a crash loses at most M minutes. Default: ${DEFAULT-VALUE}.")
+    double checkpointMinutes;
+
     @Spec
     CommandSpec spec;
 
@@ -170,6 +178,13 @@ final class PretrainCommand implements Callable<Integer> {
             knnTrain = train;
             knnTest = trainSpec.otherSplit().open();
         }
+        try (RunLock lock = RunLock.acquire(out)) {   // held through the teacher file written after the fit
+            return pretrain(train, cfg, run, knnTrain, knnTest, out);
+        }
+    }
+
+    private int pretrain(ImageSource train, MugsConfig cfg, RunSettings run, ImageSource knnTrain,
+                         ImageSource knnTest, Path out) throws IOException {
         PrintWriter console = spec.commandLine().getOut();
         console.printf("Pretraining %s on %d images (%s), %d epochs of batch %d; run folder %s%n", preset,
                 train.size(), data, cfg.epochs(), cfg.batchSize(), out.toAbsolutePath());
@@ -180,6 +195,7 @@ final class PretrainCommand implements Callable<Integer> {
         if (maxMinutes != null) {
             listeners.add(MugsListeners.timeBudget(maxMinutes));
         }
+        listeners.add(MugsListeners.periodicCheckpoints(out, checkpointMinutes));
         if (terminal) {
             listeners.add(new ProgressBarListener(System.out));
         }
@@ -187,7 +203,22 @@ final class PretrainCommand implements Callable<Integer> {
         listeners.addAll(MugsListeners.defaults(out, MugsListeners.Options.of()
                 .withLogEvery(terminal ? Integer.MAX_VALUE : logEvery).withKeepLast(keep).withKnn(knnTrain, knnTest)
                 .withKnnEvery(knnEvery).withKnnStudent(knnStudent)));
+        long[] steps = {0};
+        listeners.add(new MugsListener() {
+            @Override
+            public void onStep(MugsTrainer t, io.mugs.core.StepResult r) {
+                steps[0]++;
+            }
+        });
         MugsTrainer trainer = Pretraining.fit(cfg, run, train, out, listeners);
+        if (steps[0] == 0 && trainer.stopRequested()) {   // the budget was spent before this start
+            console.printf(Locale.ROOT, "The --max-minutes budget of %s is spent (%.1f training minutes so far, "
+                    + "iteration %d of %d): nothing done; pass a larger --max-minutes to continue%n",
+                    maxMinutes, trainer.trainingSeconds() / 60, trainer.iteration(),
+                    (long) cfg.epochs() * trainer.itersPerEpoch());
+            console.flush();
+            return 0;
+        }
 
         Path teacher = out.resolve("teacher.safetensors");
         BackboneFiles.save(teacher, trainer.model().teacherBackbone(), cfg.inputNormalisation());
@@ -240,6 +271,9 @@ final class PretrainCommand implements Callable<Integer> {
         }
         if (maxMinutes != null && !(maxMinutes > 0 && Double.isFinite(maxMinutes))) {
             throw usage("--max-minutes must be a positive number of minutes, got " + maxMinutes);
+        }
+        if (!(checkpointMinutes > 0 && Double.isFinite(checkpointMinutes))) {
+            throw usage("--checkpoint-minutes must be a positive number of minutes, got " + checkpointMinutes);
         }
     }
 

@@ -100,6 +100,13 @@ public record MugsConfig(
         check(instanceHidden > 0 && instanceOut > 0 && predictorHidden > 0 && groupHidden > 0 && groupBottleneck > 0
                 && prototypes > 0, "head sizes must be positive");
         check(queueSize > 0 && memorySize > 0, "queueSize and memorySize must be positive");
+        // A softmax or a normalisation over an axis of one row or one feature has nothing to compare: the loss is
+        // constant and ND4J's reductions drop such an axis, so the step would fail inside the engine.
+        for (var axis : java.util.Map.of("queueSize", queueSize, "prototypes", prototypes, "instanceOut",
+                instanceOut, "groupBottleneck", groupBottleneck).entrySet()) {
+            check(axis.getValue() >= 2, axis.getKey() + " must be at least 2 (a softmax or normalisation over a "
+                    + "single entry has nothing to compare), got " + axis.getValue());
+        }
         check(neighbours >= 1 && neighbours <= memorySize, "neighbours must be in [1, memorySize], got " + neighbours);
         check(aggregatorDepth >= 1, "aggregatorDepth must be >= 1");
         check(instanceTemp > 0 && localGroupTemp > 0 && studentTemp > 0 && warmupTeacherTemp > 0 && teacherTemp > 0,

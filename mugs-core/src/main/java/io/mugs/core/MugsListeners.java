@@ -13,6 +13,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.Logger;
@@ -227,12 +228,64 @@ public final class MugsListeners {
         }
         return new MugsListener() {
             @Override
+            public void onFitStart(MugsTrainer t) {
+                if (t.trainingSeconds() >= minutes * 60 && t.epoch() < t.config().epochs()) {
+                    LOG.warn(String.format(Locale.ROOT, "the time budget of %s training minutes is spent: this run "
+                            + "has trained %.1f minutes (iteration %d of %d); no step taken. Pass a larger "
+                            + "--max-minutes (or none) to continue", minutesText(minutes), t.trainingSeconds() / 60,
+                            t.iteration(), (long) t.config().epochs() * t.itersPerEpoch()));
+                    t.requestStop();
+                }
+            }
+
+            @Override
             public void onStep(MugsTrainer t, StepResult r) {
                 if (!t.stopRequested() && t.trainingSeconds() >= minutes * 60) {
                     LOG.info(String.format("time budget of %.1f training minutes reached at iteration %d", minutes,
                             r.iteration()));
                     t.requestStop();
                 }
+            }
+        };
+    }
+
+    private static String minutesText(double minutes) {
+        return minutes == Math.rint(minutes) ? Long.toString((long) minutes) : Double.toString(minutes);
+    }
+
+    /**
+     * Saves a mid-epoch checkpoint ({@link RunCheckpoints#saveInterim}) whenever {@code minutes} of wall-clock time have
+     * passed since the fit started or since the last checkpoint of either kind, so a crash or a kill loses at most
+     * that much work. Interim checkpoints do not count against the epoch checkpoints' keep-last; only the newest is
+     * kept. {@code mugs pretrain --checkpoint-minutes} (default 10).
+     */
+    public static MugsListener periodicCheckpoints(Path dir, double minutes) {
+        if (!(minutes > 0) || !Double.isFinite(minutes)) {
+            throw new IllegalArgumentException("checkpoint interval must be a positive number of minutes, got "
+                    + minutes);
+        }
+        long interval = (long) Math.min(Long.MAX_VALUE / 2, minutes * 60e9);
+        return new MugsListener() {
+            private long last = System.nanoTime();
+
+            @Override
+            public void onStep(MugsTrainer t, StepResult r) {
+                if (System.nanoTime() - last < interval || t.stopRequested()
+                        || (t.iteration() % t.itersPerEpoch() == 0)) {   // an epoch end writes its own
+                    return;
+                }
+                try {
+                    Path f = RunCheckpoints.saveInterim(dir, t);
+                    LOG.info("interim checkpoint {} (every {} minutes)", LogText.quoted(f), minutesText(minutes));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                last = System.nanoTime();
+            }
+
+            @Override
+            public void onEpochEnd(MugsTrainer t, int epoch) {
+                last = System.nanoTime();
             }
         };
     }
@@ -244,9 +297,9 @@ public final class MugsListeners {
             public void onEpochEnd(MugsTrainer t, int epoch) {
                 try {
                     Path f = RunCheckpoints.save(dir, t, keepLast);
-                    LOG.info("checkpoint {}", f);
+                    LOG.info("checkpoint {}", LogText.quoted(f));
                 } catch (IOException e) {
-                    throw new UncheckedIOException("cannot write a checkpoint to " + dir, e);
+                    throw new UncheckedIOException(e);   // its message names the folder and the bytes needed
                 }
             }
         };

@@ -1,7 +1,7 @@
 package io.mugs.core;
 
 import io.mugs.engine.optim.AdamW;
-import io.mugs.engine.optim.Schedules;
+import io.mugs.engine.optim.CosineSchedule;
 
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.MultiCropBatch;
@@ -71,9 +71,9 @@ public final class MugsTrainer implements Stateful {
     private final TeacherTemperatureSchedule teacherTemperature;
     private final MultiCropPairing pairing;
     private final int itersPerEpoch;
-    private final double[] lrSchedule;
-    private final double[] wdSchedule;
-    private final double[] momentumSchedule;
+    private final CosineSchedule lrSchedule;   // computed per step: constant memory for any length
+    private final CosineSchedule wdSchedule;
+    private final CosineSchedule momentumSchedule;
     private long iteration;
     private double trainingSeconds;
     private volatile boolean stopRequested;
@@ -127,11 +127,11 @@ public final class MugsTrainer implements Stateful {
         this.teacherTemperature = new TeacherTemperatureSchedule(config.warmupTeacherTemp(), config.teacherTemp(),
                 config.warmupTeacherTempEpochs());
         this.pairing = new MultiCropPairing(config.studentViews(), config.pairing());
-        this.lrSchedule = Schedules.cosine(config.scaledLr(), config.minLr(), config.epochs(), itersPerEpoch,
+        this.lrSchedule = new CosineSchedule(config.scaledLr(), config.minLr(), config.epochs(), itersPerEpoch,
                 config.warmupEpochs(), 0);
-        this.wdSchedule = Schedules.cosine(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
+        this.wdSchedule = new CosineSchedule(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
                 itersPerEpoch, 0, 0);
-        this.momentumSchedule = Schedules.cosine(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
+        this.momentumSchedule = new CosineSchedule(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
     }
 
     /**
@@ -140,7 +140,7 @@ public final class MugsTrainer implements Stateful {
      * the state changes run once on the shared state.
      */
     public StepResult step(MultiCropBatch batch) {
-        int it = scheduleIndex();
+        long it = scheduleIndex();
         double temperature = teacherTemperature.at(epoch());
         DropPathMasks masks = dropPathMasks(batch.batchSize());
         long t0 = System.nanoTime();
@@ -153,7 +153,7 @@ public final class MugsTrainer implements Stateful {
         requireFiniteLoss(all.student().losses());
         int clipped = update(all.student().gradients());
         long t4 = System.nanoTime();
-        teacherEma(momentumSchedule[it]);
+        teacherEma(momentumSchedule.at(it));
         long t5 = System.nanoTime();
         updateState(batch, all.teacher(), all.student());
         replicas.release(all.gatheredArrays());
@@ -161,8 +161,8 @@ public final class MugsTrainer implements Stateful {
         PhaseTimes times = new PhaseTimes(ms(t0, t1), ms(t1, t2),
                 replicas.worldSize() > 1 ? OptionalDouble.of(ms(t2, t3)) : OptionalDouble.empty(),
                 ms(t3, t4), ms(t4, t5), ms(t5, t6));
-        StepResult result = new StepResult(iteration, epoch(), all.student().losses(), lrSchedule[it], wdSchedule[it],
-                momentumSchedule[it], temperature, batch.weakFraction(), clipped, times);
+        StepResult result = new StepResult(iteration, epoch(), all.student().losses(), lrSchedule.at(it),
+                wdSchedule.at(it), momentumSchedule.at(it), temperature, batch.weakFraction(), clipped, times);
         iteration++;
         return result;
     }
@@ -257,11 +257,12 @@ public final class MugsTrainer implements Stateful {
      * many tensors were clipped.
      */
     public int update(Map<String, INDArray> gradients) {
-        int it = scheduleIndex();
+        long it = scheduleIndex();
         boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
         List<Map<String, INDArray>> parts = replicas.deal(gradients);
         return replicas.run(r -> {
-            List<String> clipped = optimizer.step(parts.get(r), lrSchedule[it], wdSchedule[it], config.clipGrad(),
+            List<String> clipped = optimizer.step(parts.get(r), lrSchedule.at(it), wdSchedule.at(it),
+                    config.clipGrad(),
                     name -> freeze && lastLayer.contains(name));
             requireFiniteParameters(parts.get(r).keySet());
             return clipped.size();
@@ -274,7 +275,7 @@ public final class MugsTrainer implements Stateful {
             double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
             if (!Double.isFinite(sum)) {
                 throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
-                        + "in the update of iteration " + iteration + " (lr " + lrSchedule[scheduleIndex()]
+                        + "in the update of iteration " + iteration + " (lr " + lrSchedule.at(scheduleIndex())
                         + ") although the loss was finite: training stopped before the teacher and the state were "
                         + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
             }
@@ -374,8 +375,8 @@ public final class MugsTrainer implements Stateful {
         iteration = from.counter("iteration", 0, Long.MAX_VALUE);
     }
 
-    private int scheduleIndex() {
-        return (int) Math.min(iteration, lrSchedule.length - 1);
+    private long scheduleIndex() {
+        return Math.min(iteration, lrSchedule.length() - 1);
     }
 
     /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
@@ -472,15 +473,16 @@ public final class MugsTrainer implements Stateful {
         return centre;
     }
 
+    /** Every learning rate of the run (materialised on request; the trainer computes them per step). */
     public double[] lrSchedule() {
-        return lrSchedule;
+        return lrSchedule.toArray();
     }
 
     public double[] weightDecaySchedule() {
-        return wdSchedule;
+        return wdSchedule.toArray();
     }
 
     public double[] momentumSchedule() {
-        return momentumSchedule;
+        return momentumSchedule.toArray();
     }
 }

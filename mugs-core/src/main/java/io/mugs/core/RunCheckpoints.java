@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -38,6 +39,7 @@ public final class RunCheckpoints {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String PREFIX = "checkpoint-";
     private static final String SUFFIX = ".safetensors";
+    private static final String INTERIM = "-interim";
 
     private RunCheckpoints() {
     }
@@ -48,22 +50,87 @@ public final class RunCheckpoints {
 
     /** Writes {@code checkpoint-<iteration>.safetensors} atomically and deletes all but the newest {@code keepLast}. */
     public static Path save(Path dir, MugsTrainer trainer, int keepLast) throws IOException {
+        Path file = save(dir, trainer, trainer.iteration(), "");
+        List<Path> epochs = list(dir).stream().filter(p -> !isInterim(p)).toList();
+        for (int i = 0; i < epochs.size() - keepLast; i++) {
+            Files.deleteIfExists(epochs.get(i));
+        }
+        removeInterimBefore(dir, trainer.iteration() + 1);   // superseded by this one
+        return file;
+    }
+
+    /**
+     * Writes {@code checkpoint-<iteration>-interim.safetensors}, a mid-epoch checkpoint (periodic, or on SIGINT and
+     * SIGTERM), and deletes the older interim ones. Interim checkpoints are kept apart from the epoch checkpoints'
+     * keep-last count: only the newest one is kept, and an epoch checkpoint removes those it supersedes. Resuming
+     * considers both kinds ({@link #newestIntact}).
+     */
+    public static Path saveInterim(Path dir, MugsTrainer trainer) throws IOException {
+        Path file = save(dir, trainer, trainer.iteration(), INTERIM);
+        removeInterimBefore(dir, trainer.iteration());
+        return file;
+    }
+
+    private static Path save(Path dir, MugsTrainer trainer, long iteration, String kind) throws IOException {
         StateDict state = new StateDict();
         trainer.saveState(state);
+        Map<String, String> meta = metadata(trainer);
+        Files.createDirectories(dir);
+        Path file = dir.resolve(String.format("%s%09d%s%s", PREFIX, iteration, kind, SUFFIX));
+        write(dir, file, state, meta);
+        return file;
+    }
+
+    /** True for {@code checkpoint-*-interim.safetensors}. */
+    static boolean isInterim(Path file) {
+        return file.getFileName().toString().endsWith(INTERIM + SUFFIX);
+    }
+
+    private static void removeInterimBefore(Path dir, long iteration) throws IOException {
+        for (Path p : list(dir)) {
+            if (isInterim(p) && iterationOf(p) < iteration) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** The iteration in a checkpoint's name ({@code checkpoint-000000042[-interim].safetensors}). */
+    static long iterationOf(Path file) {
+        String n = file.getFileName().toString();
+        String digits = n.substring(PREFIX.length()).replaceAll("\\D.*$", "");
+        return digits.isEmpty() ? -1 : Long.parseLong(digits);
+    }
+
+    /**
+     * One checkpoint write; a failure names the folder, the bytes the file needs and the space left (a full disk
+     * says "No space left on device" and nothing else).
+     */
+    private static void write(Path dir, Path file, StateDict state, Map<String, String> meta) throws IOException {
+        try {
+            CheckpointFile.write(file, state, meta);
+        } catch (IOException e) {
+            long need = state.tensors().values().stream().mapToLong(a -> a.length() * a.dataType().width()).sum();
+            String free;
+            try {
+                free = String.format(Locale.ROOT, "%.1f MB free", Files.getFileStore(dir).getUsableSpace() / 1e6);
+            } catch (IOException | RuntimeException ignored) {
+                free = "free space unknown";
+            }
+            throw new IOException(String.format(Locale.ROOT, "cannot write checkpoint %s in folder %s (%s): it "
+                    + "needs about %.1f MB (%d bytes), %s; free some space or choose another --output, then rerun "
+                    + "to resume from the previous checkpoint", file.getFileName(), LogText.quoted(dir),
+                    e.getMessage(), need / 1e6, need, free), e);
+        }
+    }
+
+    private static Map<String, String> metadata(MugsTrainer trainer) throws IOException {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(CheckpointLayout.CONFIG, trainer.config().toJson());
         meta.put(CheckpointLayout.EPOCH, Integer.toString(trainer.epoch()));
         meta.put(CheckpointLayout.TRAINING_SECONDS, Double.toString(trainer.trainingSeconds()));
         meta.put(CheckpointLayout.MANIFEST, JSON.writeValueAsString(manifest(trainer.config())));
         meta.put(CheckpointLayout.NORMALISATION, trainer.config().inputNormalisation().toJson());
-        Files.createDirectories(dir);
-        Path file = dir.resolve(String.format("%s%09d%s", PREFIX, trainer.iteration(), SUFFIX));
-        CheckpointFile.write(file, state, meta);
-        List<Path> all = list(dir);
-        for (int i = 0; i < all.size() - keepLast; i++) {
-            Files.deleteIfExists(all.get(i));
-        }
-        return file;
+        return meta;
     }
 
     /** Library, ND4J, JVM and OS versions, backend and seed. */
@@ -90,7 +157,8 @@ public final class RunCheckpoints {
             return new ArrayList<>(s.filter(p -> {
                 String n = p.getFileName().toString();
                 return n.startsWith(PREFIX) && n.endsWith(SUFFIX);
-            }).sorted().toList());
+            }).sorted(java.util.Comparator.comparingLong(RunCheckpoints::iterationOf)
+                    .thenComparing(p -> isInterim(p) ? 0 : 1).thenComparing(Path::toString)).toList());
         }
     }
 
@@ -128,12 +196,12 @@ public final class RunCheckpoints {
             try {
                 Loaded loaded = read(file);
                 if (!problems.isEmpty()) {
-                    LOG.warn("resuming from {}, the newest intact checkpoint", file.getFileName());
+                    LOG.warn("resuming from {}, the newest intact checkpoint", LogText.quoted(file.getFileName()));
                 }
                 return Optional.of(loaded);
             } catch (IOException e) {
                 problems.add(e.getMessage());
-                LOG.warn("skipped checkpoint {}: {}", file.getFileName(), e.getMessage());
+                LOG.warn("skipped checkpoint {}: {}", LogText.quoted(file.getFileName()), e.getMessage());
             }
         }
         if (!problems.isEmpty()) {

@@ -38,20 +38,25 @@ public final class RunFolder {
         }
         List<Path> stale;
         try (Stream<Path> s = Files.list(dir)) {
-            stale = s.filter(p -> {
-                String n = p.getFileName().toString();
-                return n.endsWith(".tmp") && (n.startsWith("checkpoint-") || n.startsWith("config.json")
-                        || n.startsWith("metrics.jsonl"));
-            }).sorted().toList();
+            stale = s.filter(p -> isStaleTemporary(p.getFileName().toString())).sorted().toList();
         }
         for (Path p : stale) {
             Files.deleteIfExists(p);
         }
         if (!stale.isEmpty()) {
             LOG.info("removed {} temporary file(s) left by an interrupted write: {}", stale.size(),
-                    stale.stream().map(p -> p.getFileName().toString()).toList());
+                    stale.stream().map(p -> LogText.quoted(p.getFileName())).toList());
         }
         return stale.size();
+    }
+
+    /**
+     * The temporary files of the library's atomic writes: {@code checkpoint-*.tmp}, {@code config.json*.tmp},
+     * {@code metrics.jsonl*.tmp} and every safetensors write's ({@code teacher.safetensors123.tmp}, exports).
+     */
+    static boolean isStaleTemporary(String name) {
+        return name.endsWith(".tmp") && (name.startsWith("checkpoint-") || name.startsWith("config.json")
+                || name.startsWith("metrics.jsonl") || name.contains(".safetensors"));
     }
 
     /**
@@ -87,20 +92,66 @@ public final class RunFolder {
             return 0;
         }
         List<String> kept = new ArrayList<>();
+        List<Integer> damaged = new ArrayList<>();
         int dropped = 0;
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-            if (iteration > 0 && keep(line, iteration)) {
+        int number = 0;
+        for (byte[] raw : lines(Files.readAllBytes(file))) {
+            number++;
+            String line = utf8(raw);
+            if (line == null || (!line.isBlank() && !isJsonObject(line))) {
+                damaged.add(number);   // a bad byte or a line cut short: dropped, never fatal
+                dropped++;
+            } else if (iteration > 0 && keep(line, iteration)) {
                 kept.add(line);
             } else if (!line.isBlank()) {
                 dropped++;
             }
         }
+        if (!damaged.isEmpty()) {
+            LOG.warn("{}: dropped {} damaged line(s) (not UTF-8 or not a JSON object), line number(s) {}",
+                    LogText.quoted(file), damaged.size(), damaged.size() > 10
+                            ? damaged.subList(0, 10) + " ..." : damaged);
+        }
         if (dropped > 0) {
             writeAtomically(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");
-            LOG.info("{}: dropped {} row(s) past iteration {} (written after the checkpoint being resumed)",
-                    file, dropped, iteration);
+            LOG.info("{}: dropped {} row(s) past iteration {} or damaged (written after the checkpoint being "
+                    + "resumed)", LogText.quoted(file), dropped, iteration);
         }
         return dropped;
+    }
+
+    private static List<byte[]> lines(byte[] all) {
+        List<byte[]> out = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i <= all.length; i++) {
+            if (i == all.length || all[i] == '\n') {
+                if (i > start || i < all.length) {
+                    out.add(java.util.Arrays.copyOfRange(all, start, i));
+                }
+                start = i + 1;
+            }
+        }
+        return out;
+    }
+
+    /** The line decoded as strict UTF-8, or null when it holds a byte sequence UTF-8 does not allow. */
+    private static String utf8(byte[] raw) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(raw)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return null;
+        }
+    }
+
+    private static boolean isJsonObject(String line) {
+        try {
+            JsonNode row = JSON.readTree(line);
+            return row != null && row.isObject();
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static boolean keep(String line, long iteration) {

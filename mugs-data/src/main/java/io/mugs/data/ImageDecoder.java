@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import javax.imageio.IIOException;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.metadata.IIOMetadata;
@@ -25,7 +26,8 @@ import org.w3c.dom.Node;
 import org.w3c.dom.NodeList;
 
 /**
- * Decodes JPEG and PNG files to 8-bit {@link Image}s exactly as torchvision's folder loader does, i.e. PIL's
+ * Decodes JPEG, PNG, WebP, BMP, TIFF and GIF files (TwelveMonkeys' plugins for the JPEG variants, WebP, BMP and
+ * TIFF; the JDK's GIF reader) to 8-bit {@link Image}s as torchvision's folder loader does, i.e. PIL's
  * {@code Image.open(f).convert("RGB")} (or {@code "L"}): samples are read raw through javax.imageio (with the
  * TwelveMonkeys JPEG plugin for CMYK, YCCK and Adobe JPEGs) and converted with PIL's integer arithmetic
  * ({@code PilColour}); colour profiles are ignored, as PIL's {@code convert} ignores them.
@@ -39,7 +41,9 @@ import org.w3c.dom.NodeList;
  *
  * <p>EXIF orientation is ignored by default, as torchvision's loader ignores it (the official Mugs pipeline trains
  * on the pixels as stored); {@link #withExifOrientation()} applies it as {@code ImageOps.exif_transpose}.
- * Images over PIL's decompression-bomb limit (178,956,970 pixels) are refused before their pixels are read;
+ * Images over PIL's decompression-bomb limit (178,956,970 pixels) are refused before their pixels are read; images
+ * over the decode budget ({@link #DEFAULT_MAX_DECODE_PIXELS}) are read subsampled; 16-bit grey follows
+ * {@link SixteenBit} ({@link #pil()}: PIL's clipping);
  * truncated files are refused as PIL refuses them (libjpeg alone would fill the missing part with grey).
  *
  * <pre>{@code
@@ -71,22 +75,72 @@ public final class ImageDecoder {
         }
     }
 
-    private static final ImageDecoder PIL = new ImageDecoder(false);
-
-    private final boolean exifOrientation;
-
-    private ImageDecoder(boolean exifOrientation) {
-        this.exifOrientation = exifOrientation;
+    /** What a 16-bit grey image becomes in 8 bits. */
+    public enum SixteenBit {
+        /** {@code round(v * 255 / 65535)}: the picture as it looks (what a user means). */
+        SCALE,
+        /** PIL's {@code convert}: mode I clipped to 255, so most 16-bit images come out white. */
+        PIL_CLIP
     }
 
-    /** Torchvision's behaviour: pixels as stored, EXIF orientation ignored. */
+    /**
+     * The default decode budget, 2^24 pixels (4096 x 4096): a larger image is read subsampled by the smallest whole
+     * factor that brings it under (javax.imageio's source subsampling: every s-th pixel of every s-th row), so one
+     * decode takes at most about 200 MB as RGB floats. A worker decodes one image at a time, so this bounds the
+     * loader's decoding memory per worker.
+     */
+    public static final long DEFAULT_MAX_DECODE_PIXELS = 1L << 24;
+
+    private static final ImageDecoder PIL = new ImageDecoder(false, SixteenBit.PIL_CLIP, DEFAULT_MAX_DECODE_PIXELS);
+
+    private final boolean exifOrientation;
+    private final SixteenBit sixteenBit;
+    private final long maxDecodePixels;
+
+    private ImageDecoder(boolean exifOrientation, SixteenBit sixteenBit, long maxDecodePixels) {
+        this.exifOrientation = exifOrientation;
+        this.sixteenBit = sixteenBit;
+        this.maxDecodePixels = maxDecodePixels;
+    }
+
+    /** Torchvision's behaviour: pixels as stored, EXIF orientation ignored, 16-bit grey clipped as PIL clips it. */
     public static ImageDecoder pil() {
         return PIL;
     }
 
     /** As {@link #pil()}, then JPEGs are turned upright by their EXIF orientation tag. */
     public static ImageDecoder withExifOrientation() {
-        return new ImageDecoder(true);
+        return new ImageDecoder(true, SixteenBit.PIL_CLIP, DEFAULT_MAX_DECODE_PIXELS);
+    }
+
+    /** This decoder with 16-bit grey images converted by {@code rule}. */
+    public ImageDecoder sixteenBit(SixteenBit rule) {
+        return new ImageDecoder(exifOrientation, java.util.Objects.requireNonNull(rule, "rule"), maxDecodePixels);
+    }
+
+    /** This decoder with another decode budget in pixels (images above it are read subsampled). */
+    public ImageDecoder maxDecodePixels(long pixels) {
+        if (pixels < 1) {
+            throw new IllegalArgumentException("the decode budget must be >= 1 pixel, got " + pixels);
+        }
+        return new ImageDecoder(exifOrientation, sixteenBit, pixels);
+    }
+
+    public SixteenBit sixteenBitRule() {
+        return sixteenBit;
+    }
+
+    /** The subsampling factor for a {@code w x h} image under {@code budget} pixels: 1 when it fits. */
+    public static int subsampling(int w, int h, long budget) {
+        int s = 1;
+        while (ceilDiv(w, s) * ceilDiv(h, s) > budget) {
+            s++;
+        }
+        return s;
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
     }
 
     public boolean appliesExifOrientation() {
@@ -124,7 +178,20 @@ public final class ImageDecoder {
                 ImageHeader h = header(reader, file);
                 List<String> warnings = new ArrayList<>();
                 reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
-                Image img = jpeg(reader) ? decodeJpeg(reader) : decodeOther(reader.read(0), file);
+                ImageReadParam param = reader.getDefaultReadParam();
+                int s = subsampling(h.width(), h.height(), maxDecodePixels);
+                if (s > 1) {
+                    param.setSourceSubsampling(s, s, 0, 0);
+                }
+                Image img;
+                try {
+                    img = jpeg(reader) ? decodeJpeg(reader, param)
+                            : decodeOther(reader.read(0, param), file, sixteenBit);
+                } catch (OutOfMemoryError e) {
+                    throw new IOException(file + ": out of memory decoding " + h.width() + "x" + h.height() + " px"
+                            + (s > 1 ? " read at 1/" + s : "") + ": lower the decode budget "
+                            + "(ImageDecoder.maxDecodePixels) or the number of workers, or give the JVM more heap");
+                }
                 for (String w : warnings) {   // libjpeg only warns on truncation and fills with grey; PIL refuses
                     String lower = w.toLowerCase(Locale.ROOT);
                     if (lower.contains("truncated") || lower.contains("premature end")) {
@@ -145,7 +212,8 @@ public final class ImageDecoder {
     /** Converts a decoded PNG-like image (grey, grey+alpha, palette, RGB, RGBA; 8 or 16 bits) as PIL would. */
     public static Image fromBufferedImage(BufferedImage img, Mode mode) throws IOException {
         boolean grey = isGrey(img.getColorModel());
-        return convert(decodeOther(img, null), mode == Mode.NATURAL ? (grey ? Mode.L : Mode.RGB) : mode);
+        return convert(decodeOther(img, null, SixteenBit.PIL_CLIP), mode == Mode.NATURAL ? (grey ? Mode.L : Mode.RGB)
+                : mode);
     }
 
     private static ImageInputStream open(Path file) throws IOException {
@@ -168,8 +236,8 @@ public final class ImageDecoder {
         Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
         if (!readers.hasNext()) {
             in.close();
-            throw new IOException(file + ": not a JPEG or PNG image (no decoder recognises its first bytes); "
-                    + "remove it or convert it");
+            throw new IOException(file + ": not an image this decoder reads (JPEG, PNG, WebP, BMP, TIFF, GIF: "
+                    + "none recognises its first bytes); remove it or convert it");
         }
         ImageReader reader = readers.next();
         reader.setInput(in, false, false);   // not forward-only: EXIF is read after the pixels
@@ -207,7 +275,10 @@ public final class ImageDecoder {
                         + "opens); re-encode it as RGB");
             }
         }
-        return new ImageHeader(reader.getFormatName().toLowerCase(Locale.ROOT), w, h, cm != null && isGrey(cm));
+        boolean grey16 = cm instanceof ComponentColorModel && cm.getNumColorComponents() == 1 && !cm.hasAlpha()
+                && cm.getComponentSize(0) == 16;
+        return new ImageHeader(reader.getFormatName().toLowerCase(Locale.ROOT), w, h, cm != null && isGrey(cm),
+                grey16);
     }
 
     private static boolean isGrey(ColorModel cm) {
@@ -223,8 +294,8 @@ public final class ImageDecoder {
     }
 
     /** A JPEG's stored samples converted by libjpeg's and PIL's rules: [1 or 3, H, W]. */
-    private static Image decodeJpeg(ImageReader reader) throws IOException {
-        Raster r = reader.readRaster(0, null);
+    private static Image decodeJpeg(ImageReader reader, ImageReadParam param) throws IOException {
+        Raster r = reader.readRaster(0, param);
         int bands = r.getNumBands();
         if (r.getSampleModel().getSampleSize(0) != 8) {
             throw new IOException("a " + r.getSampleModel().getSampleSize(0) + "-bit JPEG (only 8-bit JPEGs are "
@@ -274,7 +345,7 @@ public final class ImageDecoder {
     }
 
     /** PNG (and other javax.imageio formats) by colour model, with PIL's rules for 16 bits and palettes. */
-    private static Image decodeOther(BufferedImage img, Path file) throws IOException {
+    private static Image decodeOther(BufferedImage img, Path file, SixteenBit sixteenBit) throws IOException {
         ColorModel cm = img.getColorModel();
         Raster r = img.getRaster();
         int w = r.getWidth();
@@ -294,6 +365,9 @@ public final class ImageDecoder {
             if (colours == 1 && (bits == 8 || bits == 16)) {
                 // PIL: 16-bit grey opens as mode I and convert() clips it; 16-bit grey+alpha keeps the high byte
                 int shift = bits == 16 && alpha ? 8 : 0;
+                if (bits == 16 && !alpha && sixteenBit == SixteenBit.SCALE) {
+                    return planes(1, r, (v, i, o) -> o[0] = (int) ((v[i] * 255L + 32767) / 65535));
+                }
                 return planes(1, r, (v, i, o) -> o[0] = Math.min(v[i] >> shift, 255));
             }
             if (colours == 3 && type == ColorSpace.TYPE_RGB && (bits == 8 || bits == 16)) {

@@ -12,12 +12,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * JPEG and PNG files anywhere under a folder, decoded as torchvision's {@code ImageFolder} decodes them (PIL's
+ * JPEG, PNG, WebP, BMP, TIFF and GIF files anywhere under a folder (symbolic links followed, loops reported),
+ * decoded as torchvision's {@code ImageFolder} decodes them (PIL's
  * {@code open + convert}, see {@link ImageDecoder}). When the images sit in first-level sub-folders, each
  * sub-folder is a class (sorted by name, as {@code ImageFolder}); images directly in the root are unlabelled.
  *
@@ -39,7 +39,8 @@ import org.slf4j.LoggerFactory;
 public final class ImageFolderSource implements ImageSource {
 
     private static final Logger LOG = LoggerFactory.getLogger(ImageFolderSource.class);
-    private static final List<String> EXTENSIONS = List.of(".jpg", ".jpeg", ".png");
+    private static final List<String> EXTENSIONS = List.of(".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif",
+            ".tiff", ".gif");
     private static final int NAMES_SHOWN = 3;
 
     private final Path root;
@@ -53,11 +54,12 @@ public final class ImageFolderSource implements ImageSource {
     private final BadImagePolicy policy;
     private final int minSide;
     private final List<String> leftOut;
+    private final String summary;
 
     private ImageFolderSource(Path root, List<Path> files, int[] labels, int[] widths, int[] heights,
                               List<String> classNames,
                               ImageDecoder decoder, ImageDecoder.Mode mode, BadImagePolicy policy, int minSide,
-                              List<String> leftOut) {
+                              List<String> leftOut, String summary) {
         this.root = root;
         this.files = files;
         this.labels = labels;
@@ -69,6 +71,7 @@ public final class ImageFolderSource implements ImageSource {
         this.policy = policy;
         this.minSide = minSide;
         this.leftOut = leftOut;
+        this.summary = summary;
     }
 
     /**
@@ -93,6 +96,8 @@ public final class ImageFolderSource implements ImageSource {
         private BadImagePolicy policy = BadImagePolicy.SKIP;
         private int channels;
         private boolean exifOrientation;
+        private ImageDecoder.SixteenBit sixteenBit = ImageDecoder.SixteenBit.SCALE;
+        private long maxDecodePixels = ImageDecoder.DEFAULT_MAX_DECODE_PIXELS;
 
         private Builder(Path root) {
             this.root = root;
@@ -126,6 +131,23 @@ public final class ImageFolderSource implements ImageSource {
             return this;
         }
 
+        /**
+         * How 16-bit grey images become 8 bits: {@link ImageDecoder.SixteenBit#SCALE} (default, the picture as it
+         * looks) or {@link ImageDecoder.SixteenBit#PIL_CLIP} (what torchvision's PIL loader gives: mostly white).
+         * The scan warns when it finds such images, either way.
+         */
+        public Builder sixteenBit(ImageDecoder.SixteenBit rule) {
+            sixteenBit = java.util.Objects.requireNonNull(rule, "rule");
+            return this;
+        }
+
+        /** Images over this many pixels are read subsampled ({@link ImageDecoder#DEFAULT_MAX_DECODE_PIXELS}). */
+        public Builder maxDecodePixels(long pixels) {
+            ImageDecoder.pil().maxDecodePixels(pixels);   // checks the value
+            maxDecodePixels = pixels;
+            return this;
+        }
+
         public ImageFolderSource scan() throws IOException {
             return ImageFolderSource.scan(this);
         }
@@ -137,15 +159,15 @@ public final class ImageFolderSource implements ImageSource {
     private static ImageFolderSource scan(Builder b) throws IOException {
         Path root = b.root;
         if (!Files.isDirectory(root)) {
-            throw new NoSuchFileException(root.toString(), null, "not a folder: pass a folder of JPEG/PNG images "
+            throw new NoSuchFileException(root.toString(), null, "not a folder: pass a folder of images "
                     + "(optionally one sub-folder per class)");
         }
-        List<Path> all;
-        try (Stream<Path> walk = Files.walk(root)) {
-            all = walk.filter(Files::isRegularFile).filter(ImageFolderSource::isImage).sorted().toList();
-        }
+        FolderWalk walk = FolderWalk.of(root, ImageFolderSource::isImage);
+        List<Path> all = walk.images();
         if (all.isEmpty()) {
-            throw new IOException("no .jpg, .jpeg or .png files under " + root + ": check the path");
+            throw new IOException("no image files (" + String.join(", ", EXTENSIONS) + ") under "
+                    + LogText.quoted(root) + (walk.others().isEmpty() ? "" : " (" + walk.describeSkipped() + ")")
+                    + ": check the path");
         }
         TreeSet<String> classes = new TreeSet<>();   // from every image file, so skips never renumber classes
         for (Path f : all) {
@@ -168,7 +190,8 @@ public final class ImageFolderSource implements ImageSource {
                 throw new IOException(leftOut.get(0) + " (" + bad.size() + " of " + all.size() + " files under " + root
                         + " are unusable; remove them, or scan with BadImagePolicy.SKIP to leave them out)");
             }
-            LOG.warn("{}: left out {} of {} image files at scan: {}", root, bad.size(), all.size(), firstFew(leftOut));
+            LOG.warn("{}: left out {} of {} image files at scan: {}", LogText.quoted(root), bad.size(), all.size(),
+                    firstFew(bad.stream().map(x -> LogText.quoted(x.file()) + ": " + x.problem()).toList()));
         }
         if (good.isEmpty()) {
             throw new IOException("none of the " + all.size() + " image files under " + root + " is usable, e.g. "
@@ -188,9 +211,21 @@ public final class ImageFolderSource implements ImageSource {
         }
         ImageDecoder.Mode mode = b.channels != 0 ? ImageDecoder.Mode.forChannels(b.channels)
                 : allGrey ? ImageDecoder.Mode.L : ImageDecoder.Mode.RGB;
-        ImageDecoder decoder = b.exifOrientation ? ImageDecoder.withExifOrientation() : ImageDecoder.pil();
+        ImageDecoder decoder = (b.exifOrientation ? ImageDecoder.withExifOrientation() : ImageDecoder.pil())
+                .sixteenBit(b.sixteenBit).maxDecodePixels(b.maxDecodePixels);
+        String summary = summary(root, good, bad, walk, names.size(), b.maxDecodePixels);
+        LOG.info(summary);
+        long sixteen = good.stream().filter(g -> g.header().sixteenBitGrey()).count();
+        if (sixteen > 0) {
+            LOG.warn("{}: {} of {} images are 16-bit grey (e.g. {}); {}", LogText.quoted(root), sixteen, good.size(),
+                    LogText.quoted(good.stream().filter(g -> g.header().sixteenBitGrey()).findFirst().get().file()),
+                    b.sixteenBit == ImageDecoder.SixteenBit.SCALE ? "they are scaled to 8 bits (v x 255 / 65535); "
+                            + "sixteenBit(PIL_CLIP) gives what torchvision's PIL loader gives (clipped at 255: "
+                            + "mostly white)" : "they are clipped at 255 as PIL does (most come out white); "
+                            + "sixteenBit(SCALE) scales them to 8 bits");
+        }
         return new ImageFolderSource(root, good.stream().map(Scanned::file).toList(), labels, widths, heights, names,
-                decoder, mode, b.policy, b.minSide, leftOut);
+                decoder, mode, b.policy, b.minSide, leftOut, summary);
     }
 
     private static Scanned inspect(Path file, int minSide) {
@@ -215,6 +250,45 @@ public final class ImageFolderSource implements ImageSource {
     private static String firstFew(List<String> items) {
         String shown = items.stream().limit(NAMES_SHOWN).collect(Collectors.joining("; "));
         return items.size() > NAMES_SHOWN ? shown + "; ..." : shown;
+    }
+
+    /**
+     * The scan's one line: images read by format, classes, and what was left out and why (other file types,
+     * symbolic-link loops, unreadable entries, unusable images), and how many exceed the decode budget.
+     */
+    private static String summary(Path root, List<Scanned> good, List<Scanned> bad, FolderWalk walk, int classes,
+                                  long budget) {
+        Map<String, Long> formats = new java.util.TreeMap<>();
+        long over = 0;
+        Scanned firstOver = null;
+        for (Scanned g : good) {
+            formats.merge(g.header().format(), 1L, Long::sum);
+            if ((long) g.header().width() * g.header().height() > budget) {
+                over++;
+                firstOver = firstOver == null ? g : firstOver;
+            }
+        }
+        StringBuilder line = new StringBuilder(LogText.quoted(root)).append(": read ").append(good.size())
+                .append(" images (").append(formats.entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                        .collect(Collectors.joining(", "))).append(")");
+        line.append(classes > 0 ? " in " + classes + " classes" : ", unlabelled");
+        List<String> skipped = new ArrayList<>();
+        if (!bad.isEmpty()) {
+            skipped.add(bad.size() + " unusable (e.g. " + LogText.quoted(bad.get(0).file()) + ": "
+                    + bad.get(0).problem() + ")");
+        }
+        if (!walk.others().isEmpty() || !walk.loops().isEmpty() || !walk.unreadable().isEmpty()) {
+            skipped.add(walk.describeSkipped());
+        }
+        line.append(skipped.isEmpty() ? "; nothing skipped" : "; skipped " + String.join("; ", skipped));
+        if (over > 0) {
+            int s = ImageDecoder.subsampling(firstOver.header().width(), firstOver.header().height(), budget);
+            line.append("; ").append(over).append(" over the decode budget of ").append(budget)
+                    .append(" pixels are read subsampled (e.g. ").append(LogText.quoted(firstOver.file()))
+                    .append(", ").append(firstOver.header().width()).append('x').append(firstOver.header().height())
+                    .append(" px, at 1/").append(s).append(')');
+        }
+        return line.toString();
     }
 
     private static boolean isImage(Path p) {
@@ -259,7 +333,7 @@ public final class ImageFolderSource implements ImageSource {
         return new ImageFolderSource(root, keep.stream().map(files::get).toList(),
                 keep.stream().mapToInt(i -> labels[i]).toArray(), keep.stream().mapToInt(i -> widths[i]).toArray(),
                 keep.stream().mapToInt(i -> heights[i]).toArray(), classNames, decoder, mode, policy, minSide,
-                List.copyOf(out));
+                List.copyOf(out), summary);
     }
 
     @Override
@@ -306,6 +380,14 @@ public final class ImageFolderSource implements ImageSource {
     /** The layout every image decodes to: {@code L} (1 channel) or {@code RGB} (3). */
     public ImageDecoder.Mode mode() {
         return mode;
+    }
+
+    /**
+     * The scan's one-line account, also logged: images read by format, classes, what was skipped and why (other
+     * file types, symbolic-link loops, unreadable entries, unusable images) and how many are read subsampled.
+     */
+    public String scanSummary() {
+        return summary;
     }
 
     /** Files left out (at scan or by {@link #withMinSide}), each "path: reason"; empty when none. */

@@ -7,7 +7,8 @@ import java.util.List;
  * A random-access collection of images with optional class labels.
  *
  * <p>Implementations: {@link IdxImageSource} (MNIST / Fashion-MNIST idx files, raw or gzip) and
- * {@link ImageFolderSource} (JPEG/PNG files under a folder, class = first-level sub-folder, decoded as PIL does).
+ * {@link ImageFolderSource} (JPEG, PNG, WebP, BMP, TIFF and GIF files under a folder, class = first-level
+ * sub-folder, decoded as PIL does).
  * {@link #load} may fail for one unreadable item; {@link MultiCropLoader} skips such items, counts them and reports
  * them once per epoch. Items too small for the crops are found before the first epoch through
  * {@link #withMinSide} when the source knows its sizes without decoding (an image folder does, from the headers).

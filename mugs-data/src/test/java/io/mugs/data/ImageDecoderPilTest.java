@@ -101,7 +101,7 @@ class ImageDecoderPilTest {
     @Test
     void headerReportsSizeAndGreyLayoutWithoutDecoding() throws IOException {
         ImageHeader grey16 = ImageDecoder.header(fixture("grey16.png"));
-        assertEquals(new ImageHeader("png", 8, 6, true), grey16);
+        assertEquals(new ImageHeader("png", 8, 6, true, true), grey16);
         assertEquals(6, grey16.minSide());
         assertEquals(new ImageHeader("jpeg", 8, 6, false), ImageDecoder.header(fixture("cmyk.jpg")));
         assertTrue(ImageDecoder.header(fixture("grey1.png")).grey());

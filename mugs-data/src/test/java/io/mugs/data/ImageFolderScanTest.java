@@ -86,8 +86,8 @@ class ImageFolderScanTest {
         Files.write(dir.resolve("bomb.png"), headerOnlyPng(20_000, 20_000));
 
         var notImage = assertThrows(IOException.class, () -> ImageDecoder.header(dir.resolve("notes.png")));
-        assertEquals(dir.resolve("notes.png") + ": not a JPEG or PNG image (no decoder recognises its first bytes); "
-                + "remove it or convert it", notImage.getMessage());
+        assertEquals(dir.resolve("notes.png") + ": not an image this decoder reads (JPEG, PNG, WebP, BMP, TIFF, GIF: "
+                + "none recognises its first bytes); remove it or convert it", notImage.getMessage());
         var bomb = assertThrows(IOException.class, () -> ImageDecoder.header(dir.resolve("bomb.png")));
         assertTrue(bomb.getMessage().startsWith(dir.resolve("bomb.png") + ": 20000x20000 px is over 178956970 "
                 + "pixels"), bomb.getMessage());
@@ -100,7 +100,7 @@ class ImageFolderScanTest {
         assertEquals(2, src.size());
         assertEquals(2, src.leftOut().size());
         assertTrue(src.leftOut().get(0).startsWith(dir.resolve("bomb.png") + ": 20000x20000 px"));
-        assertTrue(src.leftOut().get(1).startsWith(dir.resolve("notes.png") + ": not a JPEG or PNG image"));
+        assertTrue(src.leftOut().get(1).startsWith(dir.resolve("notes.png") + ": not an image this decoder reads"));
         var refuse = assertThrows(IOException.class,
                 () -> ImageFolderSource.builder(dir).onBadImage(BadImagePolicy.REFUSE).scan());
         assertTrue(refuse.getMessage().contains("bomb.png"), refuse.getMessage());
@@ -117,7 +117,7 @@ class ImageFolderScanTest {
         copy("grey16.png", dir.resolve("grey16.png"));
         copy("cmyk.jpg", dir.resolve("cmyk.jpg"));
         copy("palette-transparent.png", dir.resolve("palette.png"));
-        ImageFolderSource src = ImageFolderSource.scan(dir);
+        ImageFolderSource src = ImageFolderSource.builder(dir).sixteenBit(ImageDecoder.SixteenBit.PIL_CLIP).scan();
         assertEquals(ImageDecoder.Mode.RGB, src.mode(), "one colour file makes the whole folder RGB");
         assertEquals(0, maxDiff(src.load(1), pil("grey16.png.RGB.txt")), "PIL clips 16-bit grey to 255");
         assertEquals(0, maxDiff(src.load(0), pil("cmyk.jpg.RGB.txt")));
@@ -131,7 +131,7 @@ class ImageFolderScanTest {
         assertEquals(0, maxDiff(grey.load(0), pil("cmyk.jpg.L.txt")));
         Files.delete(dir.resolve("cmyk.jpg"));
         Files.delete(dir.resolve("palette.png"));
-        ImageFolderSource greyOnly = ImageFolderSource.scan(dir);
+        ImageFolderSource greyOnly = ImageFolderSource.builder(dir).sixteenBit(ImageDecoder.SixteenBit.PIL_CLIP).scan();
         assertEquals(ImageDecoder.Mode.L, greyOnly.mode(), "a folder of grey files decodes to one channel");
         assertEquals(0, maxDiff(greyOnly.load(0), pil("grey16.png.L.txt")));
     }

@@ -181,7 +181,8 @@ class LoaderTest {
         assertTrue(missing.getMessage().contains("nope"));
         Files.createDirectories(dir.resolve("empty"));
         var empty = assertThrows(IOException.class, () -> ImageFolderSource.scan(dir.resolve("empty")));
-        assertTrue(empty.getMessage().contains("no .jpg, .jpeg or .png files"), empty.getMessage());
+        assertEquals("no image files (.jpg, .jpeg, .png, .webp, .bmp, .tif, .tiff, .gif) under '" + dir.resolve("empty")
+                + "': check the path", empty.getMessage());
 
         png(dir.resolve("small/tiny.png"), 8, 8, false);
         png(dir.resolve("small/ok.png"), 40, 40, false);

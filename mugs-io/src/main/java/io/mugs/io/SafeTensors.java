@@ -103,6 +103,7 @@ public final class SafeTensors {
             for (Map.Entry<String, INDArray> e : sorted.entrySet()) {
                 if (written++ == sorted.size() / 2) {
                     FaultInjection.pauseIfWriting(path, tmp);
+                    FaultInjection.failIfDiskFull(path);
                 }
                 writeFully(ch, littleEndianBytes(e.getKey(), e.getValue()));
             }

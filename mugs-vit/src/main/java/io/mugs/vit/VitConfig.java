@@ -72,7 +72,8 @@ public record VitConfig(
             @JsonProperty("qkvBias") boolean qkvBias,
             @JsonProperty("dropPathRate") double dropPathRate,
             @JsonProperty("layerNormEps") double layerNormEps,
-            @JsonProperty("stemChannels") int stemChannels) {
+            @JsonProperty("stemChannels") @com.fasterxml.jackson.annotation.JsonSetter(
+                    nulls = com.fasterxml.jackson.annotation.Nulls.AS_EMPTY) int stemChannels) {   // absent: 0
         require(patchSize > 0, "patchSize must be positive, got " + patchSize);
         require(imageSize >= patchSize && imageSize % patchSize == 0,
                 "imageSize " + imageSize + " must be a positive multiple of patchSize " + patchSize
