@@ -24,7 +24,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Builds an {@link ExecutionPlan} by running its graph once. For each op in order: bind its inputs
  * ({@link PlanInputs}), plan its outputs by kind (an identity, a custom op, a legacy op), choose how it runs (a
- * {@link Kernel} from {@link Rewrites}, a widened matrix product), run it, then record its outputs' lifetimes
+ * {@link Kernel} from {@link Kernels}, a widened matrix product), run it, then record its outputs' lifetimes
  * ({@link Lifetimes}) and the memory report. Ops whose results depend on shapes and constants only run here and
  * never again.
  */
@@ -165,7 +165,7 @@ final class PlanBuilder {
         }
         Kernel kernel = null;
         if (rewrite) {
-            kernel = Rewrites.forOp(dyn, args, outputs, PlanInputs.planned(graph, op), scratch);
+            kernel = Kernels.forOp(dyn, args, outputs, PlanInputs.planned(graph, op), scratch);
             if (kernel != null) {
                 plan.kernels.add(kernel);
             }
