@@ -30,6 +30,8 @@ public final class KernelBenchmark {
             KernelBenchmark: Java CPU kernels against their libnd4j fallback, alternating.
               --rounds R   alternating rounds (default 5)
               --runs N     timed runs per round and setting (default 20)
+              --warmup W   untimed runs per setting before the rounds, so that the JIT has compiled the Java
+                           kernels (default 50)
             """;
 
     private KernelBenchmark() {
@@ -41,12 +43,17 @@ public final class KernelBenchmark {
 
     public static void main(String[] argv) {
         RuntimeSettings.apply();
-        Args a = new Args(argv, Set.of("rounds", "runs"), USAGE);
+        Args a = new Args(argv, Set.of("rounds", "runs", "warmup"), USAGE);
         int rounds = a.getInt("rounds", 5);
         int runs = a.getInt("runs", 20);
+        int warmup = a.getInt("warmup", 50);
         List<Case> cases = new ArrayList<>();
         cases.add(attention("attention fm local [128, 3, 5, 32]", 128, 3, 5, 32));
         cases.add(attention("attention fm global [64, 3, 17, 32]", 64, 3, 17, 32));
+        cases.add(new Case("  the same, products only", "matmul,matmul_bp", cases.get(1).graph(),
+                cases.get(1).feed()));
+        cases.add(new Case("  the same, softmax only", "softmax,softmax_bp", cases.get(1).graph(),
+                cases.get(1).feed()));
         cases.add(softmaxCase("softmax head [192, 3, 9, 9]", 192, 3, 9, 9));
         cases.add(softmaxCase("softmax ViT-S [8, 6, 197, 197]", 8, 6, 197, 197));
         cases.add(layerNorm("layer norm [1088, 96]", 1088, 96));
@@ -54,6 +61,8 @@ public final class KernelBenchmark {
         System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
                 "Java", "ratio");
         for (Case c : cases) {
+            time(c, "none", warmup);
+            time(c, c.kernels(), warmup);
             double[][] ms = new double[2][rounds];
             for (int r = 0; r < rounds; r++) {
                 for (int s = 0; s < 2; s++) {

@@ -10,7 +10,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * backward {@code dA[b], dB[b]}. libnd4j 1.0.0-M2.1 runs such a batch as one small product after another, at a
  * cost per product far above its arithmetic: attention of the {@code fashionMnistTiny} preset
  * ([128, 3, 5, 32] x [128, 3, 5, 32]^T, and its backward) took about 5 ms per call. Only products whose three sizes
- * are at most {@link CpuKernels#MAX_TOKENS} are taken; larger ones stay with the native op.
+ * are at most {@link CpuKernels#MAX_TOKENS} and whose work is at most {@link CpuKernels#MAX_PRODUCT_WORK} are
+ * taken; larger ones stay with the native op.
  */
 final class BatchedMatmul {
 
@@ -83,7 +84,8 @@ final class BatchedMatmul {
         }
         BatchedMatmul p = new BatchedMatmul(a, b, iArgs.length > 0 && iArgs[0] != 0, iArgs.length > 1 && iArgs[1] != 0);
         int kb = p.tb ? p.cb : p.rb;
-        boolean small = p.m <= CpuKernels.MAX_TOKENS && p.n <= CpuKernels.MAX_TOKENS && p.k <= CpuKernels.MAX_TOKENS;
+        boolean small = p.m <= CpuKernels.MAX_TOKENS && p.n <= CpuKernels.MAX_TOKENS && p.k <= CpuKernels.MAX_TOKENS
+                && (long) p.m * p.n * p.k <= CpuKernels.MAX_PRODUCT_WORK;
         return kb == p.k && small ? p : null;
     }
 

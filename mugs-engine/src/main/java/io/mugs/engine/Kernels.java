@@ -14,8 +14,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *   <li>otherwise ({@code null}) the op's own libnd4j implementation.</li>
  * </ol>
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
- * {@code all} (default on CPU), {@code none}, or a comma-separated list of op names
- * ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}).
+ * {@code default} (the measured winners, {@link #DEFAULT_OPS}), {@code all}, {@code none}, or a comma-separated
+ * list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}).
  *
  * <pre>{@code
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
@@ -27,6 +27,13 @@ public final class Kernels {
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
             "matmul_bp");
+
+    /**
+     * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
+     * (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised loops on this
+     * machine and stay selectable only.
+     */
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp");
 
     private static volatile Set<String> enabled;
 
@@ -50,7 +57,7 @@ public final class Kernels {
     static Set<String> enabledJavaOps() {
         Set<String> e = enabled;
         if (e == null) {
-            e = Backend.isCuda() ? Set.of() : parse(System.getProperty("mugs.engine.javaKernels", "all"));
+            e = Backend.isCuda() ? Set.of() : parse(System.getProperty("mugs.engine.javaKernels", "default"));
             enabled = e;
         }
         return e;
@@ -61,6 +68,9 @@ public final class Kernels {
         if (s.equalsIgnoreCase("all")) {
             return JAVA_OPS;
         }
+        if (s.equalsIgnoreCase("default")) {
+            return DEFAULT_OPS;
+        }
         if (s.equalsIgnoreCase("none") || s.isEmpty()) {
             return Set.of();
         }
@@ -69,7 +79,7 @@ public final class Kernels {
             String n = name.trim();
             if (!JAVA_OPS.contains(n)) {
                 throw new IllegalArgumentException("mugs.engine.javaKernels: no Java kernel for \"" + n
-                        + "\"; use all, none or some of " + new java.util.TreeSet<>(JAVA_OPS));
+                        + "\"; use default, all, none or some of " + new java.util.TreeSet<>(JAVA_OPS));
             }
             out.add(n);
         }

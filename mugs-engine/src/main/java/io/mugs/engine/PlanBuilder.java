@@ -17,6 +17,7 @@ import org.nd4j.linalg.api.ops.CustomOp;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.Op;
 import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.ops.impl.controlflow.compat.StopGradient;
 import org.nd4j.linalg.api.ops.impl.transforms.same.Identity;
 import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
@@ -105,7 +106,7 @@ final class PlanBuilder {
 
     private Outputs planOutputs(SameDiffOp op, PlanInputs.OpInputs in, OpContext oc) {
         DifferentialFunction fn = op.getOp();
-        if (fn instanceof Identity) {
+        if (fn instanceof Identity || fn instanceof StopGradient) {
             return planIdentity(op, in.args());
         } else if (fn instanceof CustomOp) {
             if (!(fn instanceof DynamicCustomOp dyn)) {
@@ -120,7 +121,10 @@ final class PlanBuilder {
                 + ") cannot be planned");
     }
 
-    /** Identity of a value is an alias (same array, one storage); of a placeholder or variable, a copy. */
+    /**
+     * Identity (or stop-gradient, the same forward) of a value is an alias (same array, one storage); of a
+     * placeholder or variable, a copy.
+     */
     private Outputs planIdentity(SameDiffOp op, INDArray[] args) {
         INDArray[] outputs = new INDArray[1];
         Lifetimes.Storage[] storages = new Lifetimes.Storage[1];

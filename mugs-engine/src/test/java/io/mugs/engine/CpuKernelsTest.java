@@ -159,10 +159,10 @@ class CpuKernelsTest {
             assertKernelMatchesNative(p, op("matmul_bp", new long[] {t[0], t[1], 0}, null, null),
                     new INDArray[] {x, y, dz}, a, b);
         }
-        INDArray x3 = random(p.type, 14, 640, 17, 17);
-        INDArray y3 = random(p.type, 15, 640, 17, 32);
+        INDArray x3 = random(p.type, 14, 640, 9, 9);
+        INDArray y3 = random(p.type, 15, 640, 9, 32);
         assertKernelMatchesNative(p, op("matmul", new long[] {0, 0, 0}, new double[] {1, 0}, null),
-                new INDArray[] {x3, y3}, new long[] {640, 17, 32});
+                new INDArray[] {x3, y3}, new long[] {640, 9, 32});
     }
 
     @Test
@@ -171,6 +171,10 @@ class CpuKernelsTest {
         INDArray b = Nd4j.rand(DataType.FLOAT, 2, 64, 100);
         assertNull(CpuKernels.forOp(op("matmul", new long[] {0, 0, 0}, null, null), new INDArray[] {a, b},
                 new INDArray[] {Nd4j.create(DataType.FLOAT, 2, 100, 100)}, Kernels.JAVA_OPS), "100 tokens");
+        INDArray c = Nd4j.rand(DataType.FLOAT, 2, 17, 32);
+        INDArray e = Nd4j.rand(DataType.FLOAT, 2, 32, 17);
+        assertNull(CpuKernels.forOp(op("matmul", new long[] {0, 0, 0}, null, null), new INDArray[] {c, e},
+                new INDArray[] {Nd4j.create(DataType.FLOAT, 2, 17, 17)}, Kernels.JAVA_OPS), "17 x 32 x 17 products");
         INDArray m = Nd4j.rand(DataType.FLOAT, 8, 8);
         assertNull(CpuKernels.forOp(op("matmul", new long[] {0, 0, 0}, null, null), new INDArray[] {m, m},
                 new INDArray[] {Nd4j.create(DataType.FLOAT, 8, 8)}, Kernels.JAVA_OPS), "rank 2 stays with oneDNN");
@@ -184,12 +188,26 @@ class CpuKernelsTest {
     }
 
     @Test
+    void theFloatPrecisionExponentialIsWithin1e8OfMathExp() {
+        double worst = 0;
+        for (int i = 0; i <= 1_000_000; i++) {
+            double x = -700.0 * i / 1_000_000;
+            double exact = Math.exp(x);
+            worst = Math.max(worst, Math.abs(CpuKernels.expNonPositive(x) - exact) / exact);
+        }
+        assertTrue(worst < 1e-8, "largest relative error " + worst);
+        assertEquals(0.0, CpuKernels.expNonPositive(-800));
+        assertEquals(1.0, CpuKernels.expNonPositive(0), 1e-15);
+    }
+
+    @Test
     void theSettingNamesKernelsOrRefusesWithTheList() {
         assertEquals(Kernels.JAVA_OPS, Kernels.parse("all"));
         assertEquals(Set.of(), Kernels.parse("none"));
+        assertEquals(Set.of("matmul", "matmul_bp"), Kernels.parse("default"));
         assertEquals(Set.of("softmax", "matmul_bp"), Kernels.parse("softmax, matmul_bp"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Kernels.parse("gelu"));
-        assertEquals("mugs.engine.javaKernels: no Java kernel for \"gelu\"; use all, none or some of "
+        assertEquals("mugs.engine.javaKernels: no Java kernel for \"gelu\"; use default, all, none or some of "
                 + "[layer_norm, layer_norm_bp, matmul, matmul_bp, softmax, softmax_bp]", e.getMessage());
     }
 
