@@ -47,6 +47,7 @@ final class ExecutionPlan implements AutoCloseable {
     final Map<String, INDArray> placeholderArrays = new HashMap<>();
     int staticOps;
     long outputBytes;
+    double matmulFlops;
     private final SameDiff listenerOwner;
     private final List<SameDiffOp> order;
     private final Set<String> requested;
@@ -183,6 +184,11 @@ final class ExecutionPlan implements AutoCloseable {
     /** Ops computed by a {@link Kernel} instead of their own libnd4j implementation. */
     int rewrittenOpCount() {
         return kernels.size();
+    }
+
+    /** Floating-point operations of the matrix products (and their backward) of one run. */
+    double matmulFlops() {
+        return matmulFlops;
     }
 
     /** Bytes of every op output of one run: what an executor that frees nothing would hold. */

@@ -93,6 +93,7 @@ final class PlanBuilder {
                 skipped++;
             } else {
                 plan.steps.add(step);
+                plan.matmulFlops += matmulFlops(op.getOp(), in.args());
             }
             lifetimes.ran(op, values, out.storages());
         }
@@ -197,6 +198,33 @@ final class PlanBuilder {
         return kernel == null && fn instanceof DynamicCustomOp d
                 && (fn.opName().equals("matmul") || fn.opName().equals("matmul_bp"))
                 && Threads.wideMatmul(args, d.iArgs(), fn.opName().equals("matmul_bp"));
+    }
+
+    /**
+     * Floating-point operations of a matrix product ({@code 2 M N K} per batch item) or its backward (twice that);
+     * 0 for every other op.
+     */
+    static double matmulFlops(DifferentialFunction fn, INDArray[] args) {
+        String name = fn.opName();
+        if (!(fn instanceof DynamicCustomOp d) || !(name.equals("matmul") || name.equals("matmul_bp"))
+                || args.length < 2) {
+            return 0;
+        }
+        long[] i = d.iArgs();
+        INDArray a = args[0];
+        INDArray b = args[1];
+        boolean ta = i.length > 0 && i[0] != 0;
+        boolean tb = i.length > 1 && i[1] != 0;
+        int ra = a.rank();
+        int rb = b.rank();
+        if (ra < 2 || rb < 2) {
+            return 0;
+        }
+        double m = ta ? a.size(ra - 1) : a.size(ra - 2);
+        double k = ta ? a.size(ra - 2) : a.size(ra - 1);
+        double n = tb ? b.size(rb - 2) : b.size(rb - 1);
+        double batch = a.length() / (double) (a.size(ra - 1) * a.size(ra - 2));
+        return (name.equals("matmul") ? 2 : 4) * batch * m * n * k;
     }
 
     /** The op's outputs become values: their lifetimes start, requested ones become results. */
