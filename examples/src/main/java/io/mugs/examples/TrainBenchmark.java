@@ -114,8 +114,8 @@ public final class TrainBenchmark {
             double stepFlops = trainer.matmulFlopsPerStep();
             io.mugs.engine.MatmulRate.Rate peak = io.mugs.engine.MatmulRate.measure(1024, 5);
             double reached = stepFlops * steps / sec / 1e9;
-            System.out.printf("matrix products: %.2f GFLOP/step (engine count, teacher + student fwd/bwd) -> %.1f GFLOP/s "
-                    + "= %.1f %% of the measured peak %.1f GFLOP/s (1024^3 fp32 matmul op: %.1f on 1 thread, %.1f "
+            System.out.printf("matrix products: %.2f GFLOP/step (engine count, teacher + student fwd/bwd) -> "
+                    + "%.1f GFLOP/s = %.1f %% of the measured peak %.1f GFLOP/s (1024^3 fp32 matmul op: %.1f on 1 thread, %.1f "
                     + "widened, best of 5, same run)%n", stepFlops / 1e9, reached, 100 * reached / peak.best(),
                     peak.best(), peak.narrow(), peak.wide());
             System.out.printf("peak RSS: %.2f GB (engine buffers %.2f GB, student live peak %.2f GB, Java heap in use "

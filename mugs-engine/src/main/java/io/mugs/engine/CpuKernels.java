@@ -15,11 +15,12 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *   <li>{@code layer_norm} / {@code layer_norm_bp} of [N, D] over D, libnd4j's form (no epsilon, population
  *       standard deviation), each one pass over the rows;</li>
  *   <li>batched {@code matmul} / {@code matmul_bp} (rank 3 and 4) of short token counts, where libnd4j runs one
- *       small product after another (attention scores and their values, [B, H, T, T] for short T, see {@link #MAX_PRODUCT_WORK}).</li>
+ *       small product after another (attention scores and their values, [B, H, T, T] for short T, see
+ *       {@link #MAX_PRODUCT_WORK}).</li>
  * </ul>
  * Everything else, and every case not covered (other axes, strided arrays, other data types), is left to
- * {@link Rewrites} or the native op. {@code -Dmugs.engine.javaKernels=none} (or a comma-separated list of the op
- * names above) chooses which run.
+ * {@link Rewrites} or the native op. {@code -Dmugs.engine.javaKernels} chooses which run ({@link Kernels}: by
+ * default only the batched products, the only ones measured faster than their fallback).
  */
 final class CpuKernels {
 
@@ -207,7 +208,8 @@ final class CpuKernels {
 
     /**
      * The gradient of {@link #layerNorm}: with x̂ = (x - mean) / std and h = dy * gain,
-     * {@code dx = (h - mean(h) - x̂ mean(h x̂)) / std}, {@code dgain = sum_rows(dy x̂)}, {@code dbias = sum_rows(dy)};
+     * {@code dx = (h - mean(h) - x̂ mean(h x̂)) / std}, {@code dgain = sum_rows(dy x̂)},
+     * {@code dbias = sum_rows(dy)};
      * one pass over the rows, the column sums kept per thread and added at the end.
      */
     private static Kernel layerNormBackward(INDArray[] args, INDArray[] outputs) {

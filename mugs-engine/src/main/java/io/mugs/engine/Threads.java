@@ -16,7 +16,8 @@ import org.nd4j.nativeblas.NativeOpsHolder;
  *
  * <p>Java kernels ({@link CpuKernels}) split their rows the same way: {@link #forRows} runs ranges of rows on the
  * calling thread and on {@code wide - 1} helper threads when the work is at least {@code mugs.engine.parallelWork}
- * element operations (default 2^20; smaller kernels lost more to the hand-over than they gained on the shared 2-core machine), so that no more threads than cores are busy.
+ * element operations (default 2^20; smaller kernels lost more to the hand-over than they gained on the shared
+ * 2-core machine), so that no more threads than cores are busy.
  *
  * <p>{@code -Dmugs.engine.threads=N} sets the wide count (default: the available processors); 1 turns it off.
  * {@link #narrowThisThread()} turns it off for the calling thread only: data-parallel replicas already keep every
