@@ -19,6 +19,7 @@
 #   OFFICIAL_GIT a git directory of github.com/sail-sg/mugs (default: /work/.mirror/sail-sg+mugs/repo); used once
 #                to lay out REF_WORK
 #   REF_WORK     scratch folder of the harness (default: ${TMPDIR:-/tmp}/mugs-reference-bench)
+#   PIP          the pip setup.sh installs timm with (default pip; e.g. PIP="/usr/bin/python3 -m pip")
 #   THREADS      threads of the official run (default 2: its faster setting on 2 cores; the Java side uses the
 #                launcher's settings: OMP_NUM_THREADS=1, wide products and kernels on every core)
 #   APT=1        install missing Debian packages (python3-torch python3-torchvision libopenblas0-openmp time
