@@ -22,7 +22,9 @@ import java.util.SplittableRandom;
 
 /**
  * Times the full Mugs training step: images/s, the breakdown (data wait, teacher forward, student forward+backward
- * with the losses, optimiser update, EMA, queue/memory/centre state), GFLOP/s of the backbone work and peak RSS.
+ * with the losses, optimiser update, EMA, queue/memory/centre state), GFLOP/s of the backbone work, the fraction of
+ * the machine's matrix-product rate the whole step reaches (the step's matrix-product FLOPs as the engine counts
+ * them / step time / the peak of a 1024^3 fp32 matmul measured after the timed steps in the same run) and peak RSS.
  *
  * <pre>
  * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.TrainBenchmark -Dexec.args="--preset fashion-mnist-tiny"
@@ -118,12 +120,20 @@ public final class TrainBenchmark {
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,
                     100 * v / 1e3 / sec));
+            double stepFlops = trainer.matmulFlopsPerStep();
+            io.mugs.engine.MatmulRate.Rate peak = io.mugs.engine.MatmulRate.measure(1024, 5);
+            double reached = stepFlops * steps / sec / 1e9;
+            System.out.printf("matrix products: %.2f GFLOP/step (engine count, teacher + student fwd/bwd) -> "
+                    + "%.1f GFLOP/s = %.1f %% of the measured peak %.1f GFLOP/s (1024^3 fp32 matmul op: %.1f on 1 thread, %.1f "
+                    + "widened, best of 5, same run)%n", stepFlops / 1e9, reached, 100 * reached / peak.best(),
+                    peak.best(), peak.narrow(), peak.wide());
             System.out.printf("peak RSS: %.2f GB (engine buffers %.2f GB, student live peak %.2f GB, Java heap in use "
                     + "%.2f GB)%n", VitBenchmark.peakRssBytes() / 1e9, trainer.engineBytes() / 1e9,
                     trainer.studentPeakLiveBytes() / 1e9,
                     (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1e9);
-            System.out.printf(java.util.Locale.ROOT, "%s replicas=%d images_per_s=%.3f peak_rss_gb=%.3f%n",
-                    ReplicaRuns.RESULT, run.replicas(), n * steps / sec, VitBenchmark.peakRssBytes() / 1e9);
+            System.out.printf(java.util.Locale.ROOT, "%s replicas=%d images_per_s=%.3f peak_rss_gb=%.3f "
+                    + "peak_fraction=%.4f%n", ReplicaRuns.RESULT, run.replicas(), n * steps / sec,
+                    VitBenchmark.peakRssBytes() / 1e9, reached / peak.best());
             if (a.get("profile", null) != null && it.hasNext()) {
                 OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
                 trainer.model().student().addListeners(profile);

@@ -177,7 +177,7 @@ public record MugsConfig(
             if (tree instanceof ObjectNode object) {
                 object.remove(LEGACY_RUN_SETTINGS);   // run settings, part of the recipe in older files
             }
-            return JSON.treeToValue(tree, MugsConfig.class);
+            return JSON.treeToValue(withAbsentDefaults(tree), MugsConfig.class);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("Not a MugsConfig JSON: " + e.getOriginalMessage(), e);
         }
@@ -221,12 +221,23 @@ public record MugsConfig(
             node.set(field, value);
         }
         try {
-            return JSON.treeToValue(root, MugsConfig.class);
+            return JSON.treeToValue(withAbsentDefaults(root), MugsConfig.class);
         } catch (JsonProcessingException e) {
             Throwable cause = e.getCause() instanceof IllegalArgumentException iae ? iae : e;
             String why = cause == e ? e.getOriginalMessage() : cause.getMessage();
             throw new IllegalArgumentException("Cannot apply " + String.join(" ", assignments) + ": " + why, e);
         }
+    }
+
+    /**
+     * Fields a JSON may leave out because they hold their default: {@code vit.stemChannels} is written only when
+     * non-zero (VitConfig), while this mapper refuses absent primitives.
+     */
+    private static JsonNode withAbsentDefaults(JsonNode tree) {
+        if (tree.get("vit") instanceof ObjectNode vit && !vit.has("stemChannels")) {
+            vit.put("stemChannels", 0);
+        }
+        return tree;
     }
 
     /** A value replacing {@code old} must be of its kind: an integer for an integer, a finite number for a number. */

@@ -384,6 +384,14 @@ public final class MugsTrainer implements Stateful {
         return replicas.engineBytes();
     }
 
+    /**
+     * Floating-point operations of the matrix products of one step in this JVM (teacher forward, student forward and
+     * backward, over every local replica; from the engine's latest plans, 0 before the first step).
+     */
+    public double matmulFlopsPerStep() {
+        return replicas.matmulFlops();
+    }
+
     /** Replicas of this trainer in this JVM (1 for a process of a multi-process run). */
     public int localReplicas() {
         return replicas.size();

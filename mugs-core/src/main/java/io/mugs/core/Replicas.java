@@ -226,6 +226,12 @@ final class Replicas {
         gathered.stream().filter(INDArray::closeable).forEach(INDArray::close);
     }
 
+    /** Matrix-product FLOPs of one step over every replica's latest teacher and student plans. */
+    double matmulFlops() {
+        return replicas.stream().mapToDouble(r -> r.teacher().matmulFlopsPerRun() + r.student().matmulFlopsPerRun())
+                .sum();
+    }
+
     /** Bytes of every replica's engine buffers. */
     long engineBytes() {
         return replicas.stream().mapToLong(r -> r.teacher().plannedBytes() + r.student().plannedBytes()).sum();

@@ -217,6 +217,16 @@ public final class GraphExecutor implements AutoCloseable {
         return last == null ? -1 : last.rewrittenOpCount();
     }
 
+    /**
+     * Floating-point operations of the matrix products of one run of the most recent plan (forward products
+     * {@code 2 M N K}, their backward twice that), or 0 before the first planned run: the work the machine's
+     * matrix-product rate bounds.
+     */
+    public synchronized double matmulFlopsPerRun() {
+        ExecutionPlan last = lastPlan();
+        return last == null ? 0 : last.matmulFlops();
+    }
+
     /** Bytes of the buffers held by all plans (intermediates and results). */
     public synchronized long plannedBytes() {
         return plans.values().stream().mapToLong(ExecutionPlan::plannedBytes).sum();

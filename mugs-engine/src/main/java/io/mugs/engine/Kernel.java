@@ -9,9 +9,10 @@ import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A short sequence of native ND4J ops, each with its arrays and arguments bound once, that computes what one graph
- * op computes. {@link Rewrites} builds them for ops whose libnd4j implementation is slow (broadcast backward ops,
- * the fused layer norm); every op used here exists on the CPU and the CUDA backends.
+ * What one graph op computes, as a short sequence of calls each with its arrays and arguments bound once: native
+ * ND4J ops ({@link Rewrites} builds them for ops whose libnd4j implementation is slow; every op used there exists on
+ * the CPU and the CUDA backends), or Java code working on the arrays' memory ({@link CpuKernels}, CPU backend only;
+ * see {@link Kernels} for the choice).
  *
  * <p>Inputs of the graph op are used directly (never through views), so when a placeholder or variable array
  * changes, {@link #rebind} swaps it in every call that reads it.
@@ -81,6 +82,30 @@ final class Kernel {
 
             public void rebind(INDArray old, INDArray now) {
                 // bound to scratch arrays only
+            }
+        });
+        return this;
+    }
+
+    /** Java code reading {@code in} (swapped by {@link #rebind} like a native op's inputs). */
+    interface Body {
+        void run(INDArray[] in);
+    }
+
+    /** Adds a call of Java code on {@code in}; its outputs are fixed arrays the body holds itself. */
+    Kernel java(INDArray[] in, Body body) {
+        INDArray[] bound = in.clone();
+        calls.add(new Call() {
+            public void run() {
+                body.run(bound);
+            }
+
+            public void rebind(INDArray old, INDArray now) {
+                for (int i = 0; i < bound.length; i++) {
+                    if (bound[i] == old) {
+                        bound[i] = now;
+                    }
+                }
             }
         });
         return this;

@@ -1,0 +1,156 @@
+package io.mugs.examples;
+
+import io.mugs.core.RuntimeSettings;
+import io.mugs.engine.GraphExecutor;
+import io.mugs.engine.Kernels;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Each Java CPU kernel against its fallback (libnd4j's op, or the native sequence of {@code Rewrites}), in the
+ * shapes the training step uses: a forward and backward of a small graph through the planned executor, with the
+ * kernel on and off in alternating rounds (so that a busy machine slows both alike), median ms per run of each.
+ *
+ * <pre>
+ * mvn -q -B package -DskipTests exec:exec -Dexec.mainClass=io.mugs.examples.KernelBenchmark -Dexec.args="--rounds 5"
+ * </pre>
+ */
+public final class KernelBenchmark {
+
+    private static final String USAGE = """
+            KernelBenchmark: Java CPU kernels against their libnd4j fallback, alternating.
+              --rounds R   alternating rounds (default 5)
+              --runs N     timed runs per round and setting (default 20)
+              --warmup W   untimed runs per setting before the rounds, so that the JIT has compiled the Java
+                           kernels (default 50)
+            """;
+
+    private KernelBenchmark() {
+    }
+
+    /** A graph with a scalar loss, the feed for it, and the Java kernels it exercises. */
+    private record Case(String name, String kernels, Supplier<SameDiff> graph, Map<String, INDArray> feed) {
+    }
+
+    public static void main(String[] argv) {
+        RuntimeSettings.apply();
+        Args a = new Args(argv, Set.of("rounds", "runs", "warmup"), USAGE);
+        int rounds = a.getInt("rounds", 5);
+        int runs = a.getInt("runs", 20);
+        int warmup = a.getInt("warmup", 50);
+        List<Case> cases = new ArrayList<>();
+        cases.add(attention("attention fm local [128, 3, 5, 32]", 128, 3, 5, 32));
+        cases.add(new Case("  the same, products only", "matmul,matmul_bp", cases.get(0).graph(),
+                cases.get(0).feed()));
+        cases.add(attention("attention fm global [64, 3, 17, 32]", 64, 3, 17, 32));
+        cases.add(new Case("  the same, products only", "matmul,matmul_bp", cases.get(2).graph(),
+                cases.get(2).feed()));
+        cases.add(new Case("  the same, softmax only", "softmax,softmax_bp", cases.get(2).graph(),
+                cases.get(2).feed()));
+        cases.add(softmaxCase("softmax head [192, 3, 9, 9]", 192, 3, 9, 9));
+        cases.add(softmaxCase("softmax ViT-S [8, 6, 197, 197]", 8, 6, 197, 197));
+        cases.add(layerNorm("layer norm [1088, 96]", 1088, 96));
+        cases.add(layerNorm("layer norm [3152, 384]", 3152, 384));
+        System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
+                "Java", "ratio");
+        for (Case c : cases) {
+            time(c, "none", warmup);
+            time(c, c.kernels(), warmup);
+            double[][] ms = new double[2][rounds];
+            for (int r = 0; r < rounds; r++) {
+                for (int s = 0; s < 2; s++) {
+                    int setting = (r + s) % 2;   // alternate which goes first
+                    ms[setting][r] = time(c, setting == 0 ? "none" : c.kernels(), runs);
+                }
+            }
+            double fallback = median(ms[0]);
+            double java = median(ms[1]);
+            System.out.printf("%-40s %-28s %8.3f ms %7.3f ms %6.2fx%n", c.name(), c.kernels(), fallback, java,
+                    fallback / java);
+        }
+        Kernels.select(null);
+    }
+
+    private static double time(Case c, String kernels, int runs) {
+        Kernels.select(kernels);
+        SameDiff sd = c.graph().get();
+        List<String> params = new ArrayList<>();
+        for (SDVariable v : sd.variables()) {
+            if (v.getVariableType() == org.nd4j.autodiff.samediff.VariableType.VARIABLE) {
+                params.add(v.name());
+            }
+        }
+        try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), params)) {
+            exec.run(c.feed());
+            exec.run(c.feed());
+            long start = System.nanoTime();
+            for (int i = 0; i < runs; i++) {
+                exec.run(c.feed());
+            }
+            return (System.nanoTime() - start) / 1e6 / runs;
+        }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private static INDArray randn(long seed, long... shape) {
+        Nd4j.getRandom().setSeed(seed);
+        return Nd4j.randn(DataType.FLOAT, shape);
+    }
+
+    /** {@code softmax(q k^T / sqrt(d)) v} per head, the loss a weighted sum of it. */
+    private static Case attention(String name, long b, long h, long t, long d) {
+        Map<String, INDArray> feed = Map.of("q", randn(1, b, h, t, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable q = sd.placeHolder("q", DataType.FLOAT, b, h, t, d);
+            SDVariable k = sd.var("k", randn(2, b, h, t, d));
+            SDVariable v = sd.var("v", randn(3, b, h, t, d));
+            SDVariable p = sd.nn.softmax(sd.mmul(q, k, false, true, false).mul(1 / Math.sqrt(d)), -1);
+            SDVariable o = sd.mmul(p, v);
+            sd.identity("loss", o.mul(sd.constant(randn(4, b, h, t, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "matmul,matmul_bp,softmax,softmax_bp", graph, feed);
+    }
+
+    private static Case softmaxCase(String name, long... shape) {
+        Map<String, INDArray> feed = Map.of("x", randn(5, shape));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable w = sd.var("w", randn(6, shape));
+            SDVariable p = sd.nn.softmax(sd.placeHolder("x", DataType.FLOAT, shape).add(w), -1);
+            sd.identity("loss", p.mul(sd.constant(randn(7, shape))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "softmax,softmax_bp", graph, feed);
+    }
+
+    private static Case layerNorm(String name, long n, long d) {
+        Map<String, INDArray> feed = Map.of("x", randn(8, n, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable x = sd.placeHolder("x", DataType.FLOAT, n, d);
+            SDVariable y = sd.nn.layerNorm(x, sd.var("g", randn(9, d)), sd.var("b", randn(10, d)), false, 1);
+            sd.identity("loss", y.mul(sd.constant(randn(11, n, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "layer_norm,layer_norm_bp", graph, feed);
+    }
+}

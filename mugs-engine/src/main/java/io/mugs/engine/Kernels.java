@@ -1,0 +1,101 @@
+package io.mugs.engine;
+
+import java.util.LinkedHashSet;
+import java.util.Set;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.DynamicCustomOp;
+
+/**
+ * The kernel seam: which implementation computes a graph op on the loaded backend. In order:
+ * <ol>
+ *   <li>on the CPU backend, a Java kernel of {@link CpuKernels} working on the arrays' native memory, when one
+ *       covers the case and is switched on;</li>
+ *   <li>on every backend, a sequence of native ops from {@link Rewrites} (the backend-neutral fallback);</li>
+ *   <li>otherwise ({@code null}) the op's own libnd4j implementation.</li>
+ * </ol>
+ * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
+ * {@code default} (the measured winners, {@link #DEFAULT_OPS}), {@code all}, {@code none}, or a comma-separated
+ * list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}).
+ *
+ * <pre>{@code
+ * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
+ * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
+ * }</pre>
+ */
+public final class Kernels {
+
+    /** Op names with a Java kernel on the CPU backend. */
+    public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
+            "matmul_bp");
+
+    /**
+     * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
+     * (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised loops on this
+     * machine and stay selectable only.
+     */
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp");
+
+    private static volatile Set<String> enabled;
+
+    private Kernels() {
+    }
+
+    /** The kernel for {@code op} on this backend, or {@code null} for the op's own native implementation. */
+    static Kernel forOp(DynamicCustomOp op, INDArray[] args, INDArray[] outputs, boolean[] planned,
+                        Rewrites.Scratch scratch) {
+        Set<String> java = enabledJavaOps();
+        if (!java.isEmpty()) {
+            Kernel k = CpuKernels.forOp(op, args, outputs, java);
+            if (k != null) {
+                return k;
+            }
+        }
+        return Rewrites.forOp(op, args, outputs, planned, scratch);
+    }
+
+    /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */
+    static Set<String> enabledJavaOps() {
+        Set<String> e = enabled;
+        if (e == null) {
+            e = Backend.isCuda() ? Set.of() : parse(System.getProperty("mugs.engine.javaKernels", "default"));
+            enabled = e;
+        }
+        return e;
+    }
+
+    static Set<String> parse(String setting) {
+        String s = setting.trim();
+        if (s.equalsIgnoreCase("all")) {
+            return JAVA_OPS;
+        }
+        if (s.equalsIgnoreCase("default")) {
+            return DEFAULT_OPS;
+        }
+        if (s.equalsIgnoreCase("none") || s.isEmpty()) {
+            return Set.of();
+        }
+        Set<String> out = new LinkedHashSet<>();
+        for (String name : s.split(",")) {
+            String n = name.trim();
+            if (!JAVA_OPS.contains(n)) {
+                throw new IllegalArgumentException("mugs.engine.javaKernels: no Java kernel for \"" + n
+                        + "\"; use default, all, none or some of " + new java.util.TreeSet<>(JAVA_OPS));
+            }
+            out.add(n);
+        }
+        return Set.copyOf(out);
+    }
+
+    /**
+     * Chooses the Java kernels of plans built from now on, as {@code mugs.engine.javaKernels} does ({@code null}: back
+     * to the property); ignored on CUDA. For benchmarks comparing a kernel with its fallback.
+     */
+    public static void select(String setting) {
+        enabled = setting == null ? null : Backend.isCuda() ? Set.of() : parse(setting);
+    }
+
+    /** The op names whose Java kernel plans built now use (empty on CUDA). */
+    public static Set<String> selected() {
+        return enabledJavaOps();
+    }
+}
