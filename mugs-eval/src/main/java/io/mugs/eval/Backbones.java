@@ -19,8 +19,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Loads a frozen backbone for evaluation from either a backbone file ({@link BackboneFiles}) or a training
- * checkpoint (its teacher, as the reference evaluates), without depending on the trainer module.
+ * Loads a frozen backbone for evaluation from a backbone file ({@link BackboneFiles}), a training checkpoint (its
+ * teacher, as the reference evaluates) or a fine-tuning checkpoint ({@link FineTuneRun}), without depending on the
+ * trainer module.
  *
  * <pre>{@code
  * VisionTransformer teacher = Backbones.load(Path.of("runs/fm/checkpoint-000000620.safetensors"));
@@ -41,14 +42,39 @@ public final class Backbones {
         if (meta.containsKey(BackboneFiles.CONFIG_KEY)) {
             return BackboneFiles.load(file, SameDiff.create(), "", DataType.FLOAT);
         }
+        if (meta.containsKey(FineTuneRun.VIT_KEY)) {
+            return fineTuned(file);
+        }
         if (!meta.containsKey("config")) {
-            throw new IOException(file + " is neither a backbone file nor a Mugs training checkpoint");
+            throw new IOException(file + " is neither a backbone file nor a Mugs training or fine-tuning checkpoint");
         }
         CheckpointFile.Content c = CheckpointFile.read(file);
         JsonNode vit = JSON.readTree(c.metadata("config", file)).path("vit");
         VitConfig cfg = JSON.treeToValue(vit, VitConfig.class).toBuilder().dropPathRate(0).build();
         Map<String, INDArray> weights = c.teacherBackbone();
         BackboneFiles.requireFits(file, cfg, weights);    // before the model is built: the config may be absurd
+        VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
+        backbone.loadWeights(weights);
+        return backbone;
+    }
+
+    /** The backbone of a fine-tuning checkpoint ({@link FineTuneRun}). */
+    private static VisionTransformer fineTuned(Path file) throws IOException {
+        CheckpointFile.Content c = CheckpointFile.read(file);
+        VitConfig cfg;
+        try {
+            cfg = VitConfig.fromJson(c.metadata(FineTuneRun.VIT_KEY, file)).toBuilder().dropPathRate(0).build();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(file + ": the stored architecture is unusable (" + e.getMessage() + ")", e);
+        }
+        String prefix = "model/" + FineTuneModel.BACKBONE;
+        Map<String, INDArray> weights = new java.util.LinkedHashMap<>();
+        c.state().tensors().forEach((k, v) -> {
+            if (k.startsWith(prefix)) {
+                weights.put(k.substring(prefix.length()), v);
+            }
+        });
+        BackboneFiles.requireFits(file, cfg, weights);
         VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
         backbone.loadWeights(weights);
         return backbone;
