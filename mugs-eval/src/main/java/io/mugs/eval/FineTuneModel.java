@@ -63,6 +63,14 @@ public final class FineTuneModel {
      * {@code vit} (its drop-path rate replaced by {@code config.dropPath()}) and a head for {@code classes} classes.
      */
     public FineTuneModel(VitConfig vit, int classes, FineTuneConfig config, DataType type) {
+        this(vit, vit.imageSize(), classes, config, type);
+    }
+
+    /**
+     * As above, for images of {@code imageSize} pixels (a multiple of the patch size; the positional embedding is
+     * interpolated when it differs from the architecture's image size).
+     */
+    public FineTuneModel(VitConfig vit, int imageSize, int classes, FineTuneConfig config, DataType type) {
         if (classes < 2) {
             throw new IllegalArgumentException("fine-tuning needs at least 2 classes, got " + classes);
         }
@@ -70,7 +78,7 @@ public final class FineTuneModel {
         this.type = type;
         VitConfig arch = vit.toBuilder().dropPathRate(config.dropPath()).build();
         backbone = new VisionTransformer(sd, BACKBONE, arch, type, config.seed());
-        int s = arch.imageSize();
+        int s = imageSize;
         int c = arch.inChannels();
         int f = config.clsAndPatchMean() ? 2 * arch.embedDim() : arch.embedDim();
         SplittableRandom rng = new SplittableRandom(config.seed() + 101);

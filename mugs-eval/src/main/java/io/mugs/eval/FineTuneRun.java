@@ -128,8 +128,8 @@ public final class FineTuneRun {
             }
         }
         FineTuneBatches data = new FineTuneBatches(train, labels.indices(), config, start.input(), classes);
-        FineTuner tuner = new FineTuner(config, start.vit(), config.fromScratch() ? null : start.weights(), classes,
-                data.stepsPerEpoch());
+        FineTuner tuner = new FineTuner(config, start.vit(), start.input().imageSize(),
+                config.fromScratch() ? null : start.weights(), classes, data.stepsPerEpoch());
         Optional<Path> resumed = restoreNewest(out, tuner, start.vit(), classes);
         dropMetricsFrom(out.resolve("metrics.jsonl"), tuner.iteration());
         labels.write(labelsFile);

@@ -57,13 +57,19 @@ public final class FineTuner implements Stateful {
      */
     public FineTuner(FineTuneConfig config, VitConfig vit, Map<String, INDArray> backboneWeights, int classes,
                      int itersPerEpoch) {
+        this(config, vit, vit.imageSize(), backboneWeights, classes, itersPerEpoch);
+    }
+
+    /** As above, for input images of {@code imageSize} pixels (the input normalisation's size). */
+    public FineTuner(FineTuneConfig config, VitConfig vit, int imageSize, Map<String, INDArray> backboneWeights,
+                     int classes, int itersPerEpoch) {
         if (config.fromScratch() != (backboneWeights == null)) {
             throw new IllegalArgumentException(config.fromScratch() ? "fromScratch is set but initial weights were "
                     + "given: pass null" : "no initial backbone weights: pass them, or set fromScratch");
         }
         this.config = config;
         this.itersPerEpoch = itersPerEpoch;
-        this.model = new FineTuneModel(vit, classes, config, DataType.FLOAT);
+        this.model = new FineTuneModel(vit, imageSize, classes, config, DataType.FLOAT);
         if (backboneWeights != null) {
             model.backbone().loadWeights(backboneWeights);
         }

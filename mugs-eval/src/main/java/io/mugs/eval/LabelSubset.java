@@ -155,6 +155,41 @@ public record LabelSubset(String spec, long seed, int dataSize, int[] indices) {
                 val.stream().mapToInt(Integer::intValue).sorted().toArray());
     }
 
+    /** The chosen images of {@code full} as a source of their own (item i is {@code full}'s item indices[i]). */
+    public io.mugs.data.ImageSource of(io.mugs.data.ImageSource full) {
+        if (full.size() != dataSize) {
+            throw new IllegalArgumentException("this subset was drawn from " + dataSize + " images, not "
+                    + full.size());
+        }
+        int[] idx = indices;
+        return new io.mugs.data.ImageSource() {
+            @Override
+            public int size() {
+                return idx.length;
+            }
+
+            @Override
+            public io.mugs.data.Image load(int i) throws IOException {
+                return full.load(idx[i]);
+            }
+
+            @Override
+            public int label(int i) {
+                return full.label(idx[i]);
+            }
+
+            @Override
+            public List<String> classNames() {
+                return full.classNames();
+            }
+
+            @Override
+            public String describe(int i) {
+                return full.describe(idx[i]);
+            }
+        };
+    }
+
     /** Images per class in this subset. */
     public int[] classCounts(int[] labels, int classes) {
         int[] counts = new int[classes];
