@@ -165,6 +165,10 @@ final class FinetuneCommand implements Callable<Integer> {
             description = "Stop after N steps in total (with a checkpoint; rerun to resume).")
     Long maxSteps;
 
+    @Option(names = "--eval-every", paramLabel = "N", defaultValue = "1",
+            description = "Test top-1 every N epochs and after the last. Default: ${DEFAULT-VALUE}.")
+    int evalEvery;
+
     @Option(names = "--log-every", paramLabel = "N", defaultValue = "50",
             description = "A progress line every N steps (0: epoch lines only). Default: ${DEFAULT-VALUE}.")
     int logEvery;
@@ -234,6 +238,9 @@ final class FinetuneCommand implements Callable<Integer> {
         if ((mean == null) != (std == null)) {
             throw usage("give --mean and --std together");
         }
+        if (evalEvery < 1) {
+            throw usage("--eval-every must be >= 1, got " + evalEvery);
+        }
         if (logEvery < 0 || maxMinutes != null && !(maxMinutes > 0) || maxSteps != null && maxSteps < 0) {
             throw usage("--log-every must be >= 0, --max-minutes positive and --max-steps >= 0");
         }
@@ -250,7 +257,7 @@ final class FinetuneCommand implements Callable<Integer> {
             throw usage("--labels: " + e.getMessage());
         }
         FineTuneRun.Options options = new FineTuneRun.Options(logEvery, maxSteps == null ? -1 : maxSteps,
-                maxMinutes == null ? 0 : maxMinutes, 256, 2);
+                maxMinutes == null ? 0 : maxMinutes, evalEvery, 256, 2);
         FineTuneRun.Result r = FineTuneRun.fit(config, start, tr, subset, te, output, options);
         PrintWriter out = spec.commandLine().getOut();
         if (r.finished()) {

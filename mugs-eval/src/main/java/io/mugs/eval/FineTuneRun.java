@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A fine-tuning run in an output folder, resumable like pretraining: the loop over {@link FineTuner#step}, top-1 on
- * the test set after every epoch into {@code metrics.jsonl} (fields {@code iteration}, {@code epoch}, {@code train_s},
+ * the test set after every epoch (or every {@code evalEvery}, and the last) into {@code metrics.jsonl} (fields {@code iteration}, {@code epoch}, {@code train_s},
  * {@code loss}, {@code lr}, {@code test_top1}, {@code test_top5}, {@code images_per_s}, {@code rss_bytes}: what
  * {@code mugs curves} and {@code mugs compare --series test_top1} plot), a checkpoint after every epoch and when
  * stopped early, and at the end the fine-tuned backbone as a backbone file.
@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * OUT/config.json                          the recipe, architecture, classes and input normalisation
  * OUT/labels.json                          the labelled images ({@link LabelSubset}); a resume must use the same
  * OUT/checkpoint-ITERATION.safetensors     model, AdamW moments, step counter ({@link CheckpointFile}); last 2 kept
- * OUT/metrics.jsonl                        one row per epoch
+ * OUT/metrics.jsonl                        one row per evaluated epoch (loss: mean since the last row)
  * OUT/backbone.safetensors                 the fine-tuned backbone ({@link BackboneFiles}), for knn/linear/attention
  * </pre>
  * Starting again with the same folder resumes from the newest intact checkpoint exactly (the batches and drop-path
@@ -85,17 +85,26 @@ public final class FineTuneRun {
      * @param logEvery   a progress line every this many steps (0: epoch lines only)
      * @param maxSteps   stop (with a checkpoint) once this many steps are done in total; -1 for no limit
      * @param maxMinutes stop (with a checkpoint) after this many training minutes in total; 0 for no limit
+     * @param evalEvery  test evaluation (and metrics row) every this many epochs, and after the last one
      * @param evalBatch  images per forward pass of the test evaluation
      * @param keepLast   checkpoints kept
      */
-    public record Options(int logEvery, long maxSteps, double maxMinutes, int evalBatch, int keepLast) {
+    public record Options(int logEvery, long maxSteps, double maxMinutes, int evalEvery, int evalBatch,
+                          int keepLast) {
 
+        public Options {
+            if (logEvery < 0 || evalEvery < 1 || evalBatch < 1 || keepLast < 1) {
+                throw new IllegalArgumentException("logEvery must be >= 0 and evalEvery, evalBatch, keepLast >= 1");
+            }
+        }
+
+        /** Progress every 50 steps, no limits, evaluation after every epoch in batches of 256, 2 checkpoints. */
         public static Options defaults() {
-            return new Options(50, -1, 0, 256, 2);
+            return new Options(50, -1, 0, 1, 256, 2);
         }
 
         public Options withMaxSteps(long steps) {
-            return new Options(logEvery, steps, maxMinutes, evalBatch, keepLast);
+            return new Options(logEvery, steps, maxMinutes, evalEvery, evalBatch, keepLast);
         }
     }
 
@@ -173,8 +182,8 @@ public final class FineTuneRun {
                         total, tuner.epoch(), loss, lr, epochImages / Math.max(1e-9, epochTrainSeconds),
                         (total - it) * perStep / 60));
             }
-            if (it % data.stepsPerEpoch() == 0) {
-                int epoch = (int) (it / data.stepsPerEpoch()) - 1;
+            int epoch = (int) (it / data.stepsPerEpoch()) - 1;
+            if (it % data.stepsPerEpoch() == 0 && ((epoch + 1) % options.evalEvery() == 0 || tuner.finished())) {
                 double[] acc = tuner.evaluate(test, start.input(), options.evalBatch());
                 lastTop1 = acc[0];
                 lastTop5 = acc[1];
@@ -191,15 +200,17 @@ public final class FineTuneRun {
                 row.put("rss_bytes", rssBytes("VmRSS"));
                 append(out.resolve("metrics.jsonl"), JSON.writeValueAsString(row));
                 LOG.info(String.format("epoch %d/%d: loss %.4f, test top-1 %.2f %% (best %.2f %%), %.1f training "
-                        + "minutes, %.0f s this epoch", epoch + 1, config.epochs(), lossSum / Math.max(1, lossCount),
+                        + "minutes, %.0f s since the last evaluation", epoch + 1, config.epochs(), lossSum / Math.max(1, lossCount),
                         100 * acc[0], 100 * best, tuner.trainingSeconds() / 60,
                         (System.nanoTime() - epochStart) / 1e9));
-                save(out, tuner, start, classes, options.keepLast());
                 lossSum = 0;
                 lossCount = 0;
                 epochStart = System.nanoTime();
                 epochTrainSeconds = 0;
                 epochImages = 0;
+            }
+            if (it % data.stepsPerEpoch() == 0) {
+                save(out, tuner, start, classes, options.keepLast());
             }
         }
         writeBackbone(out.resolve("backbone.safetensors"), tuner, start.input());

@@ -288,7 +288,7 @@ class FineTuneTest {
                 org.nd4j.linalg.api.buffer.DataType.FLOAT, 7);
         FineTuneRun.Start start = new FineTuneRun.Start(TINY, init.weights(), INPUT);
         LabelSubset labels = LabelSubset.draw(train.labels(), 2, "10-per-class", 0);
-        FineTuneRun.Options quiet = new FineTuneRun.Options(0, -1, 0, 16, 2);
+        FineTuneRun.Options quiet = new FineTuneRun.Options(0, -1, 0, 1, 16, 2);
         FineTuneRun.Result whole = FineTuneRun.fit(cfg, start, train, labels, test, dir.resolve("whole"), quiet);
         assertTrue(whole.finished());
         assertEquals(4, whole.steps(), "20 labelled images, batch 8: 2 steps per epoch");
