@@ -8,7 +8,7 @@
 # with options appended that keep them small (a picocli option given twice counts once, the last time):
 #   pretrain   a 1-block, 16-wide ViT with narrow heads and small queues (same epochs, so the same checkpoints),
 #              and the k-NN monitor on the teacher only
-#   linear     --epochs 2;  tsne  --points 100
+#   linear     --epochs 2;  tsne  --points 100;  finetune  --epochs 2 --batch 16 --log-every 0
 # Commands on the full Fashion-MNIST (fmnist:/usr/share/datasets/...) are skipped unless MUGS_CHECK_FULL=1.
 # my-images/train and my-images/val (two classes of generated 112 px JPEGs) stand in for the reader's own images.
 set -euo pipefail
@@ -87,6 +87,7 @@ for c in "${commands[@]}"; do
         pretrain) extra=("${tiny_pretrain[@]}") ;;
         linear) extra=(--epochs 2) ;;
         tsne) extra=(--points 100) ;;
+        finetune) extra=(--epochs 2 --batch 16 --log-every 0) ;;
     esac
     echo ">>> ./mugs $* ${extra[*]}" >&2
     t0=$(date +%s)

@@ -1,8 +1,11 @@
 package io.mugs.cli;
 
 import io.mugs.data.ImageSource;
+import io.mugs.eval.FineTuneRun;
 import io.mugs.eval.KnnClassifier;
+import io.mugs.eval.LabelSubset;
 import io.mugs.eval.LinearProbe;
+import io.mugs.eval.LogisticRegression;
 import io.mugs.eval.NpyFiles;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -102,8 +105,16 @@ final class EvaluationCommands {
     }
 
     @Command(name = "linear", mixinStandardHelpOptions = true, sortOptions = false,
-            description = "Linear probe on frozen features: SGD with momentum and a cosine schedule, one probe per "
-                    + "learning rate of the sweep.")
+            description = "Linear classifier on frozen features. On all labels: the linear probe (SGD with momentum "
+                    + "and a cosine schedule, one probe per learning rate). With --labels: the paper's semi-supervised "
+                    + "logistic regression on a class-balanced subset (AdamW, weight decay 0.05, batch 1,024, the "
+                    + "learning rate chosen on a held-out part of the subset, then retrained on all of it).",
+            footer = {"", "Examples:",
+                    "  mugs linear --model runs/fm/teacher.safetensors --train fmnist:DIR:train --test fmnist:DIR:test",
+                    "  mugs linear --model runs/fm/teacher.safetensors --train fmnist:DIR:train --test fmnist:DIR:test \\",
+                    "              --labels 1% --output runs/linear-1pct",
+                    "  mugs linear --model pixels --mean 0.286 --std 0.353 --train fmnist:DIR:train \\",
+                    "              --test fmnist:DIR:test --labels runs/linear-1pct/labels.json   (same images)"})
     static final class Linear implements Callable<Integer> {
 
         @Mixin
@@ -115,41 +126,71 @@ final class EvaluationCommands {
         @Option(names = "--test", required = true, paramLabel = "DATA", description = "Labelled test images.")
         DataSpec test;
 
-        @Option(names = "--lrs", split = ",", paramLabel = "LR", defaultValue = "0.001,0.01,0.1",
-                description = "Learning rates swept. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--lrs", split = ",", paramLabel = "LR",
+                description = "Learning rates swept. Default: 0.001,0.01,0.1 for the probe; with --labels the "
+                        + "paper's 0.03,0.06,0.1,0.2.")
         double[] lrs;
 
         @Option(names = "--epochs", paramLabel = "N", defaultValue = "100",
-                description = "Probe epochs. Default: ${DEFAULT-VALUE}.")
+                description = "Epochs. Default: ${DEFAULT-VALUE}.")
         int epochs;
 
-        @Option(names = "--batch", paramLabel = "B", defaultValue = "256",
-                description = "Probe batch size. Default: ${DEFAULT-VALUE}.")
-        int batch;
+        @Option(names = "--batch", paramLabel = "B",
+                description = "Batch size. Default: 256 for the probe, 1024 with --labels.")
+        Integer batch;
 
         @Option(names = "--val-fraction", paramLabel = "F", defaultValue = "0",
-                description = "Pick the learning rate on this last fraction of the training set and report only "
-                        + "that probe on the test set (0: report every probe on the test set).")
+                description = "Probe only: pick the learning rate on this last fraction of the training set and "
+                        + "report only that probe on the test set (0: report every probe on the test set).")
         double valFraction;
+
+        @Option(names = "--labels", paramLabel = "SPEC",
+                description = "1%, 10%, N-per-class (class-balanced, drawn with --labels-seed) or a labels.json of "
+                        + "an earlier run: the semi-supervised logistic regression on those images.")
+        String labels;
+
+        @Option(names = "--labels-seed", paramLabel = "S", defaultValue = "0",
+                description = "Seed of the label draw and the held-out part. Default: ${DEFAULT-VALUE}.")
+        long labelsSeed;
+
+        @Option(names = "--held-out", paramLabel = "F", defaultValue = "0.2",
+                description = "With --labels: the part of each class's labelled images that chooses the learning "
+                        + "rate. Default: ${DEFAULT-VALUE}.")
+        double heldOut;
+
+        @Option(names = "--weight-decay", paramLabel = "WD", defaultValue = "0.05",
+                description = "With --labels: AdamW weight decay. Default: ${DEFAULT-VALUE}.")
+        double weightDecay;
+
+        @Option(names = "--output", paramLabel = "DIR", defaultValue = "runs/linear",
+                description = "With --labels: where labels.json (the labelled images) is written. "
+                        + "Default: ${DEFAULT-VALUE}.")
+        Path output;
 
         @Spec
         CommandSpec spec;
 
         @Override
         public Integer call() throws Exception {
-            if (epochs < 1 || batch < 1 || lrs.length == 0 || !(valFraction >= 0 && valFraction < 1)) {
-                throw new ParameterException(spec.commandLine(), "--epochs and --batch must be >= 1, --lrs not empty "
-                        + "and --val-fraction in [0, 1)");
+            int b = batch != null ? batch : labels != null ? 1024 : 256;
+            if (epochs < 1 || b < 1 || lrs != null && lrs.length == 0 || !(valFraction >= 0 && valFraction < 1)
+                    || !(heldOut > 0 && heldOut < 1) || weightDecay < 0) {
+                throw new ParameterException(spec.commandLine(), "--epochs and --batch must be >= 1, --lrs not empty, "
+                        + "--val-fraction in [0, 1), --held-out in (0, 1) and --weight-decay >= 0");
             }
+            if (labels != null) {
+                return semiSupervised(b);
+            }
+            double[] rates = lrs != null ? lrs : new double[] {0.001, 0.01, 0.1};
             TrainTest d = TrainTest.extract(model, train, test);
             INDArray tr = d.trainFeatures();
             int[] trY = d.train().labels();
             int[] teY = d.test().labels();
             int classes = d.train().classNames().size();
-            LinearProbe probe = new LinearProbe(epochs, batch, 0, 0);
+            LinearProbe probe = new LinearProbe(epochs, b, 0, 0);
             PrintWriter out = spec.commandLine().getOut();
             if (valFraction == 0) {
-                for (LinearProbe.Result r : probe.sweep(tr, trY, d.testFeatures(), teY, classes, lrs)) {
+                for (LinearProbe.Result r : probe.sweep(tr, trY, d.testFeatures(), teY, classes, rates)) {
                     out.printf("lr %.4g: top-1 %.2f %%, top-5 %.2f %%%n", r.lr(), 100 * r.top1(), 100 * r.top5());
                 }
                 out.flush();
@@ -165,7 +206,7 @@ final class EvaluationCommands {
             INDArray valX = tr.get(NDArrayIndex.interval(nFit, tr.size(0)), NDArrayIndex.all());
             LinearProbe.Result best = null;
             for (LinearProbe.Result r : probe.sweep(fitX, Arrays.copyOfRange(trY, 0, nFit), valX,
-                    Arrays.copyOfRange(trY, nFit, trY.length), classes, lrs)) {
+                    Arrays.copyOfRange(trY, nFit, trY.length), classes, rates)) {
                 out.printf("lr %.4g: validation top-1 %.2f %%%n", r.lr(), 100 * r.top1());
                 if (best == null || r.top1() > best.top1()) {
                     best = r;
@@ -174,6 +215,46 @@ final class EvaluationCommands {
             double[] acc = LinearProbe.accuracy(d.testFeatures(), teY, best.weights(), best.bias());
             out.printf("best lr %.4g on validation: test top-1 %.2f %%, top-5 %.2f %%%n", best.lr(), 100 * acc[0],
                     100 * acc[1]);
+            out.flush();
+            return 0;
+        }
+
+        /** The paper's logistic regression on the features of a labelled subset. */
+        private int semiSupervised(int b) throws Exception {
+            long t0 = System.nanoTime();
+            ModelOptions.Loaded m = model.load();
+            ImageSource tr = train.open();
+            ImageSource te = test.open();
+            int[] all = ModelOptions.labels(tr);
+            ModelOptions.labels(te);
+            int classes = Math.max(tr.classNames().size(), Arrays.stream(all).max().orElse(0) + 1);
+            LabelSubset subset;
+            try {
+                subset = LabelSubset.resolve(labels, all, classes, labelsSeed);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--labels: " + e.getMessage());
+            }
+            subset.write(output.resolve(LabelSubset.FILE_NAME));
+            ImageSource labelled = subset.of(tr);
+            INDArray x = m.features(labelled);
+            int[] y = labelled.labels();
+            LabelSubset.Split split = LogisticRegression.positions(subset.indices(),
+                    subset.holdOut(all, heldOut, labelsSeed));
+            double[] rates = lrs != null ? lrs : LogisticRegression.PAPER_LRS;
+            LogisticRegression.Sweep s = new LogisticRegression(epochs, b, weightDecay, 0).sweep(x, y, classes, rates,
+                    split);
+            PrintWriter out = spec.commandLine().getOut();
+            for (int i = 0; i < rates.length; i++) {
+                out.printf(java.util.Locale.ROOT, "lr %.4g: held-out top-1 %.2f %% (%d images fit, %d held out)%n",
+                        rates[i], 100 * s.validationTop1()[i], split.fit().length, split.validation().length);
+            }
+            double[] acc = s.best().accuracy(m.features(te), te.labels());
+            out.printf(java.util.Locale.ROOT, "best lr %.4g, retrained on all %d labelled images (%s): test top-1 "
+                    + "%.2f %%, top-5 %.2f %%%n", s.best().lr(), subset.size(), subset.spec(), 100 * acc[0],
+                    100 * acc[1]);
+            out.printf(java.util.Locale.ROOT, "labels in %s; %.2f minutes, peak RSS %.2f GB%n",
+                    output.resolve(LabelSubset.FILE_NAME), (System.nanoTime() - t0) / 6e10,
+                    FineTuneRun.rssBytes("VmHWM") / 1e9);
             out.flush();
             return 0;
         }

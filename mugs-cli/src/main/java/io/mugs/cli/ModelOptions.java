@@ -59,7 +59,9 @@ final class ModelOptions {
     CommandSpec spec;
 
     @Option(names = "--model", required = true, paramLabel = "MODEL",
-            description = "Training checkpoint (its teacher), a run's teacher.safetensors or a backbone file.")
+            description = "Training checkpoint (its teacher), a run's teacher.safetensors, a backbone file, a "
+                    + "fine-tuning checkpoint, or 'pixels' (the normalised pixels as features, the baseline; needs "
+                    + "--mean and --std).")
     Path model;
 
     @Option(names = "--feature", paramLabel = "F", defaultValue = "cls", converter = FeatureConverter.class,
@@ -79,13 +81,34 @@ final class ModelOptions {
             description = "Images per forward pass while extracting features. Default: ${DEFAULT-VALUE}.")
     int extractBatch;
 
-    /** A backbone ready for feature extraction. */
-    record Loaded(VisionTransformer backbone, InputNormalisation input, FeatureExtractor extractor, int batch) {
+    /**
+     * A backbone ready for feature extraction; for {@code --model pixels} backbone and extractor are null and
+     * {@code input}'s size is taken from the first image of the first source described (28 for Fashion-MNIST).
+     */
+    record Loaded(VisionTransformer backbone, InputNormalisation input, FeatureExtractor extractor, int batch,
+                  java.util.concurrent.atomic.AtomicReference<InputNormalisation> pixelInput) {
 
-        /** Features of every image of {@code source}: {@code [N, D]}. */
+        Loaded(VisionTransformer backbone, InputNormalisation input, FeatureExtractor extractor, int batch) {
+            this(backbone, input, extractor, batch, new java.util.concurrent.atomic.AtomicReference<>(input));
+        }
+
+        /** Features of every image of {@code source}: {@code [N, D]} (pixels: {@code [N, C * S * S]}). */
         INDArray features(ImageSource source) throws IOException {
+            if (extractor == null) {
+                if (pixelInput.get().imageSize() == 1 && source.size() > 0) {
+                    var first = source.load(0);
+                    pixelInput.set(new InputNormalisation(input.channels(), Math.min(first.height(), first.width()),
+                            input.mean(), input.std()));
+                }
+                return PixelBaseline.normalisedPixels(source, pixelInput.get());
+            }
             return extractor.extract(source, input.mean(), input.std(), batch);
         }
+    }
+
+    /** Whether {@code --model pixels} was given. */
+    boolean pixels() {
+        return model.toString().equals("pixels");
     }
 
     /** Loads {@code --model} and decides its input normalisation. */
@@ -95,6 +118,17 @@ final class ModelOptions {
         }
         if (extractBatch < 1) {
             throw new ParameterException(spec.commandLine(), "--extract-batch must be >= 1, got " + extractBatch);
+        }
+        if (pixels()) {
+            if (mean == null) {
+                throw new ParameterException(spec.commandLine(), "--model pixels needs --mean and --std (e.g. "
+                        + "--mean 0.286 --std 0.353 for Fashion-MNIST)");
+            }
+            try {
+                return new Loaded(null, new InputNormalisation(mean.length, 1, mean, std), null, extractBatch);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--mean/--std: " + e.getMessage());
+            }
         }
         VisionTransformer vit = FrozenBackbone.load(model);
         Optional<InputNormalisation> stored = FrozenBackbone.normalisation(model);

@@ -35,10 +35,11 @@ import picocli.CommandLine.Spec;
         synopsisSubcommandLabel = "COMMAND",
         description = "Mugs self-supervised pretraining of Vision Transformers, and evaluation of the backbones.",
         subcommands = {PretrainCommand.class, EvaluationCommands.Knn.class, EvaluationCommands.Linear.class,
-                EvaluationCommands.Export.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
+                EvaluationCommands.Export.class, FinetuneCommand.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
                 PictureCommands.Curves.class, PictureCommands.Compare.class},
         footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
-                + "teacher.safetensors or another backbone .safetensors.",
+                + "teacher.safetensors, a fine-tuning run's checkpoint or backbone.safetensors, or another backbone "
+                + ".safetensors.",
                 "DATA is fmnist-bundled:train, fmnist-bundled:test, fmnist:DIR:train, fmnist:DIR:test, or a folder "
                 + "of images: JPEG, PNG, WebP, BMP, TIFF, GIF (one sub-folder per class for labels).",
                 "When a single-valued option is given twice, the last one counts.",

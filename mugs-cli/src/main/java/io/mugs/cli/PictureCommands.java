@@ -70,6 +70,9 @@ final class PictureCommands {
             if (images < 1) {
                 throw new ParameterException(spec.commandLine(), "--images must be >= 1, got " + images);
             }
+            if (model.pixels()) {
+                throw new ParameterException(spec.commandLine(), "attention maps need a backbone, not pixels");
+            }
             ModelOptions.Loaded m = model.load();
             ImageSource src = data.open();
             VisionTransformer vit = m.backbone();
@@ -144,7 +147,8 @@ final class PictureCommands {
     }
 
     @Command(name = "curves", mixinStandardHelpOptions = true, sortOptions = false,
-            description = "PNG curves of a run's metrics.jsonl: losses, learning rate, k-NN accuracy.")
+            description = "PNG curves of a run's metrics.jsonl: losses, learning rate, k-NN accuracy (of a "
+                    + "fine-tuning run: test top-1).")
     static final class Curves implements Callable<Integer> {
 
         @Option(names = "--metrics", required = true, paramLabel = "FILE", description = "RUN/metrics.jsonl.")

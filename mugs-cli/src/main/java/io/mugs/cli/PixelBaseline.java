@@ -30,13 +30,21 @@ final class PixelBaseline {
 
     /** Normalised pixels as rows, {@code [N, C * S * S]}, each row scaled to unit length (cosine neighbours). */
     static INDArray pixels(ImageSource s, InputNormalisation input) throws IOException {
+        INDArray x = normalisedPixels(s, input);
+        return x.diviColumnVector(x.norm2(1).reshape(s.size(), 1).addi(1e-12));
+    }
+
+    /** Normalised pixels as rows, {@code [N, C * S * S]} (the images' own size when {@code input} is null). */
+    static INDArray normalisedPixels(ImageSource s, InputNormalisation input) throws IOException {
+        if (input == null) {
+            throw new IllegalStateException("pixels need an input normalisation");
+        }
         int size = input.imageSize();
         int len = input.channels() * size * size;
         float[] d = new float[s.size() * len];
         for (int i = 0; i < s.size(); i++) {
             EvalPreprocessing.apply(s.load(i), size, input.mean(), input.std(), d, i * len);
         }
-        INDArray x = Nd4j.create(d, new long[] {s.size(), len}, DataType.FLOAT);
-        return x.diviColumnVector(x.norm2(1).reshape(s.size(), 1).addi(1e-12));
+        return Nd4j.create(d, new long[] {s.size(), len}, DataType.FLOAT);
     }
 }

@@ -20,9 +20,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * A frozen backbone for evaluation, from any of three kinds of file: a backbone file ({@link BackboneFiles}), a
- * training checkpoint (its teacher, as the reference evaluates; read through {@link CheckpointLayout}) or an official
- * PyTorch {@code .pth} checkpoint, without depending on the trainer module.
+ * A frozen backbone for evaluation, from any of four kinds of file: a backbone file ({@link BackboneFiles}), a
+ * training checkpoint (its teacher, as the reference evaluates; read through {@link CheckpointLayout}), a fine-tuning
+ * checkpoint ({@link FineTuneRun}) or an official PyTorch {@code .pth} checkpoint, without depending on the trainer
+ * module.
  *
  * <pre>{@code
  * VisionTransformer teacher = FrozenBackbone.load(Path.of("runs/fm/checkpoint-000000620.safetensors"));
@@ -45,8 +46,11 @@ public final class FrozenBackbone {
         if (meta.containsKey(BackboneFiles.CONFIG_KEY)) {
             return BackboneFiles.load(file, SameDiff.create(), "", DataType.FLOAT);
         }
+        if (meta.containsKey(FineTuneRun.VIT_KEY)) {
+            return fineTuned(file);
+        }
         if (!CheckpointLayout.isTrainingCheckpoint(meta)) {
-            throw new IOException(file + " is neither a backbone file nor a Mugs training checkpoint");
+            throw new IOException(file + " is neither a backbone file nor a Mugs training or fine-tuning checkpoint");
         }
         CheckpointFile.Content c = CheckpointFile.read(file);
         VitConfig cfg;
@@ -57,6 +61,28 @@ public final class FrozenBackbone {
         }
         Map<String, INDArray> weights = CheckpointLayout.teacherBackbone(c.state());
         BackboneFiles.requireFits(file, cfg, weights);    // before the model is built: the config may be absurd
+        VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
+        backbone.loadWeights(weights);
+        return backbone;
+    }
+
+    /** The backbone of a fine-tuning checkpoint ({@link FineTuneRun}). */
+    private static VisionTransformer fineTuned(Path file) throws IOException {
+        CheckpointFile.Content c = CheckpointFile.read(file);
+        VitConfig cfg;
+        try {
+            cfg = VitConfig.fromJson(c.metadata(FineTuneRun.VIT_KEY, file)).toBuilder().dropPathRate(0).build();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(file + ": the stored architecture is unusable (" + e.getMessage() + ")", e);
+        }
+        String prefix = "model/" + FineTuneModel.BACKBONE;
+        Map<String, INDArray> weights = new java.util.LinkedHashMap<>();
+        c.state().tensors().forEach((k, v) -> {
+            if (k.startsWith(prefix)) {
+                weights.put(k.substring(prefix.length()), v);
+            }
+        });
+        BackboneFiles.requireFits(file, cfg, weights);
         VisionTransformer backbone = new VisionTransformer(SameDiff.create(), "", cfg, DataType.FLOAT, 0);
         backbone.loadWeights(weights);
         return backbone;

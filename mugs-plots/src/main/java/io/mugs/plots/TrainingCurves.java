@@ -16,7 +16,8 @@ import org.knowm.xchart.XYSeries;
 
 /**
  * Training curves from a run's {@code metrics.jsonl} (written by the trainer's metrics listener), drawn with
- * XChart: losses, learning rate and k-NN accuracy against the iteration, one PNG each.
+ * XChart: losses, learning rate and k-NN accuracy (or a fine-tuning run's test top-1) against the iteration, one PNG
+ * each.
  *
  * <pre>{@code
  * List<Path> pngs = TrainingCurves.write(Path.of("runs/fm/metrics.jsonl"), Path.of("runs/fm/curves"));
@@ -87,6 +88,9 @@ public final class TrainingCurves {
         if (s.containsKey("knn_top1")) {
             written.add(chart(outDir.resolve("knn.png"), "k-NN top-1", "accuracy", s, List.of("knn_top1")));
         }
+        if (s.containsKey("test_top1")) {     // a fine-tuning run
+            written.add(chart(outDir.resolve("top1.png"), "Test top-1", "accuracy", s, List.of("test_top1")));
+        }
         return written;
     }
 
@@ -150,7 +154,7 @@ public final class TrainingCurves {
                               List<String> names) throws IOException {
         XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("iteration")
                 .yAxisTitle(yTitle).build();
-        chart.getStyler().setMarkerSize(names.contains("knn_top1") ? 6 : 0);
+        chart.getStyler().setMarkerSize(names.contains("knn_top1") || names.contains("test_top1") ? 6 : 0);
         chart.getStyler().setXAxisDecimalPattern("0");             // "3750", not "3,750": long axes stay legible
         chart.getStyler().setXAxisTickMarkSpacingHint(90);
         for (String name : names) {

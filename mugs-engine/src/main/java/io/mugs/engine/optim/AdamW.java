@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater;
 import org.nd4j.linalg.factory.Nd4j;
@@ -22,7 +23,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  * lr_p = lr x 0.2 for the patch embedding ({@code patchEmbedLrMult}); wd_p = 0 for biases and 1-D parameters
  * (the reference's {@code no_wd} groups; {@code cls_token} and {@code pos_embed} keep weight decay). Frozen
- * parameters (the group head's last layer during the first epochs) get neither the step nor the decay.
+ * parameters (the group head's last layer during the first epochs) get neither the step nor the decay. The general
+ * constructor takes any per-parameter learning-rate scale and decay rule (fine-tuning's layer-wise decay:
+ * lr_p = lr x scale(p), wd_p = wd when decays(p), else 0).
  *
  * <pre>{@code
  * AdamW opt = new AdamW(params, name -> name.contains("patch_embed"), 0.2);
@@ -62,17 +65,30 @@ public final class AdamW implements Stateful {
 
     private final Map<String, INDArray> params;
     private final Map<String, State> state = new LinkedHashMap<>();
-    private final Predicate<String> patchEmbed;
-    private final double patchEmbedLrMult;
+    private final ToDoubleFunction<String> lrScale;
+    private final Predicate<String> decays;
 
     /**
+     * Pretraining's groups.
+     *
      * @param params           parameter name -> live array (updated in place)
      * @param patchEmbed       which parameters get {@code patchEmbedLrMult}
      */
     public AdamW(Map<String, INDArray> params, Predicate<String> patchEmbed, double patchEmbedLrMult) {
+        this(params, name -> patchEmbed.test(name) ? patchEmbedLrMult : 1.0, name -> decays(name, params.get(name)));
+    }
+
+    /**
+     * Any groups.
+     *
+     * @param params  parameter name -> live array (updated in place)
+     * @param lrScale the learning-rate multiplier of each parameter
+     * @param decays  which parameters get weight decay
+     */
+    public AdamW(Map<String, INDArray> params, ToDoubleFunction<String> lrScale, Predicate<String> decays) {
         this.params = params;
-        this.patchEmbed = patchEmbed;
-        this.patchEmbedLrMult = patchEmbedLrMult;
+        this.lrScale = lrScale;
+        this.decays = decays;
         for (Map.Entry<String, INDArray> e : params.entrySet()) {
             state.put(e.getKey(), new State(e.getValue().ulike().assign(0), e.getValue().ulike().assign(0), 0));
         }
@@ -81,6 +97,16 @@ public final class AdamW implements Stateful {
     /** True for parameters that get weight decay: not a bias and more than one dimension. */
     public static boolean decays(String name, INDArray param) {
         return !name.endsWith(".bias") && param.rank() > 1;
+    }
+
+    /** The learning-rate multiplier of parameter {@code name}. */
+    public double lrScale(String name) {
+        return lrScale.applyAsDouble(name);
+    }
+
+    /** Whether parameter {@code name} gets weight decay. */
+    public boolean decays(String name) {
+        return decays.test(name);
     }
 
     /** The moments and step count of each parameter (for checkpoints). */
@@ -147,8 +173,8 @@ public final class AdamW implements Stateful {
                 }
             }
             INDArray p = e.getValue();
-            double lrP = patchEmbed.test(name) ? lr * patchEmbedLrMult : lr;
-            if (decays(name, p)) {
+            double lrP = lr * lrScale.applyAsDouble(name);
+            if (decays.test(name)) {
                 p.muli(1 - lrP * weightDecay);
             }
             State s = state.get(name);
