@@ -32,7 +32,7 @@ import picocli.CommandLine.Spec;
         synopsisSubcommandLabel = "COMMAND",
         description = "Mugs self-supervised pretraining of Vision Transformers, and evaluation of the backbones.",
         subcommands = {PretrainCommand.class, EvaluationCommands.Knn.class, EvaluationCommands.Linear.class,
-                EvaluationCommands.Export.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
+                EvaluationCommands.Export.class, EmbedCommand.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
                 PictureCommands.Curves.class, PictureCommands.Compare.class},
         footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
                 + "teacher.safetensors or another backbone .safetensors.",
