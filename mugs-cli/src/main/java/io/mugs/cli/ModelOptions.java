@@ -88,6 +88,29 @@ final class ModelOptions {
         }
     }
 
+    /** A backbone and its input normalisation when known (from --mean/--std or the file). */
+    record Backbone(VisionTransformer vit, Optional<InputNormalisation> input) {
+    }
+
+    /** Loads {@code --model} with the normalisation --mean/--std give or the file stores, if any. */
+    Backbone backbone() throws IOException {
+        if ((mean == null) != (std == null)) {
+            throw new ParameterException(spec.commandLine(), "give --mean and --std together");
+        }
+        VisionTransformer vit = Backbones.load(model);
+        Optional<InputNormalisation> stored = Backbones.normalisation(model);
+        if (mean == null) {
+            return new Backbone(vit, stored);
+        }
+        int size = stored.map(InputNormalisation::imageSize).orElse(vit.config().imageSize());
+        try {
+            return new Backbone(vit, Optional.of(new InputNormalisation(vit.config().inChannels(), size, mean, std)));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--mean/--std: " + e.getMessage()
+                    + " (the backbone has " + vit.config().inChannels() + " channel(s))");
+        }
+    }
+
     /** Loads {@code --model} and decides its input normalisation. */
     Loaded load() throws IOException {
         if ((mean == null) != (std == null)) {
