@@ -65,7 +65,7 @@ final class ModelOptions {
     @Option(names = "--feature", paramLabel = "F", defaultValue = "cls", converter = FeatureConverter.class,
             description = "cls (final-LN CLS token), last4 (CLS of the last 4 blocks) or cls+mean (CLS and patch "
                     + "mean). Default: ${DEFAULT-VALUE}.")
-    Feature feature;
+    Feature feature = Feature.CLS;
 
     @Option(names = "--mean", split = ",", paramLabel = "M",
             description = "Per-channel input mean (e.g. 0.485,0.456,0.406); needed when MODEL does not store it.")
@@ -77,7 +77,20 @@ final class ModelOptions {
 
     @Option(names = "--extract-batch", paramLabel = "B", defaultValue = "256",
             description = "Images per forward pass while extracting features. Default: ${DEFAULT-VALUE}.")
-    int extractBatch;
+    int extractBatch = 256;
+
+    /**
+     * Removes {@code --feature} and {@code --extract-batch} from a command that reads the backbone without extracting
+     * features (its help then lists only what it uses; the fields keep their defaults).
+     */
+    static void withoutFeatureOptions(CommandSpec command) {
+        for (String name : new String[] {"--feature", "--extract-batch"}) {
+            picocli.CommandLine.Model.OptionSpec o = command.findOption(name);
+            if (o != null) {
+                command.remove(o);
+            }
+        }
+    }
 
     /** A backbone ready for feature extraction. */
     record Loaded(VisionTransformer backbone, InputNormalisation input, FeatureExtractor extractor, int batch) {

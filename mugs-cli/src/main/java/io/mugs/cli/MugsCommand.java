@@ -14,13 +14,15 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * The {@code mugs} command line: pretraining and the evaluation tools as picocli sub-commands.
  *
  * <p>Exit codes: 0 success; 2 a usage error (unknown option, a value of the wrong type, a missing required option,
  * an invalid setting), printed as one line {@code mugs: <message> (see 'mugs <command> --help')}; 1 a failure
- * while running (a missing file, an unreadable image), printed as one line {@code mugs: <message>}. {@code --debug}
+ * while running (a missing file, an unreadable image), printed as one line {@code mugs: <message>}. A mistyped option
+ * or command gets a second line with picocli's nearest names ({@code did you mean --epochs?}). {@code --debug}
  * adds the stack trace. Help is coloured only when the output is a terminal (picocli's {@code Ansi.AUTO}).
  *
  * <pre>{@code
@@ -76,6 +78,7 @@ public final class MugsCommand implements Runnable {
         cl.setOverwrittenOptionsAllowed(true);   // a repeated single-valued option: the last one counts
         cl.registerConverter(DataSpec.class, new DataSpec.Converter());
         cl.setParameterExceptionHandler(MugsCommand::usageError);
+        ModelOptions.withoutFeatureOptions(cl.getSubcommands().get("attention").getCommandSpec());
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof ParameterException p) {
                 return usageError(p, parsed.originalArgs().toArray(String[]::new));
@@ -94,7 +97,15 @@ public final class MugsCommand implements Runnable {
     private static int usageError(ParameterException e, String[] args) {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
-        err.println("mugs: " + e.getMessage() + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        String message = e.getMessage();
+        if (e instanceof UnmatchedArgumentException u && cmd.getParent() == null && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().get(0).startsWith("-")) {
+            message = "unknown command '" + u.getUnmatched().get(0) + "'";
+        }
+        err.println("mugs: " + message + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        if (e instanceof UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+            err.println("did you mean " + u.getSuggestions().get(0) + "?");   // picocli's nearest name first
+        }
         if (debugRequested(args)) {
             e.printStackTrace(err);
         }
