@@ -58,7 +58,7 @@ final class FitLoop {
                     if (trainer.stopRequested()) {
                         stopped = true;
                         LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
-                                trainer.iteration(), epoch);
+                                trainer.iteration(), epoch + 1);
                         break;
                     }
                 }
