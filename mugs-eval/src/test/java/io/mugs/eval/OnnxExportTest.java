@@ -114,6 +114,29 @@ class OnnxExportTest {
     }
 
     @Test
+    void theReadmesOnnxruntimeExampleGivesTheEnginesCls() throws Exception {
+        VitConfig cfg = VitConfig.builder().imageSize(28).inChannels(1).patchSize(7).embedDim(16).depth(1)
+                .numHeads(2).dropPathRate(0).build();
+        VisionTransformer vit = tinyVit(cfg, 3);
+        Path file = dir.resolve("teacher.onnx");
+        OnnxExport.write(file, vit, null);
+        float[] pixels = new float[4 * 28 * 28];
+        SplittableRandom r = new SplittableRandom(8);
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = (float) r.nextGaussian();
+        }
+        INDArray expected = new FeatureExtractor(vit, 28, FeatureExtractor.Kind.CLS, 1)
+                .apply(Nd4j.create(pixels, new long[] {4, 1, 28, 28}, 'c'));
+        float[][] cls = com.example.onnx.TeacherOnnx.cls(file.toString(), pixels, new long[] {4, 1, 28, 28});
+        assertEquals(4, cls.length);
+        FloatBuffer flat = FloatBuffer.allocate(4 * 16);
+        for (float[] row : cls) {
+            flat.put(row);
+        }
+        assertClose(expected, flat.flip());
+    }
+
+    @Test
     void greyInputWithoutQkvBiasExportsToo() throws Exception {
         checkAgainstEngine(VitConfig.builder().imageSize(12).inChannels(1).patchSize(3).embedDim(16).depth(1)
                 .numHeads(4).qkvBias(false).dropPathRate(0).build(), 2);
