@@ -84,15 +84,24 @@ final class EmbedCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--images " + images + " is not a folder");
         }
         MugsEncoder.Builder b = MugsEncoder.builder(model).kind(kind).batchSize(batch);
+        MugsEncoder encoder;
         if (mean != null) {
             try {
-                b.meanStd(mean, std);
-                return write(b.build(), name);
+                encoder = b.meanStd(mean, std).build();
             } catch (IllegalArgumentException e) {
                 throw new ParameterException(spec.commandLine(), "--mean/--std: " + e.getMessage());
             }
+        } else {
+            String file = model.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+            boolean official = file.endsWith(".pth") || file.endsWith(".pt");
+            if (!official && java.nio.file.Files.isRegularFile(model)
+                    && io.mugs.eval.Backbones.normalisation(model).isEmpty()) {
+                throw new ParameterException(spec.commandLine(), model + " does not say how its input images were "
+                        + "normalised: give --mean and --std");
+            }
+            encoder = b.build();
         }
-        return write(b.build(), name);
+        return write(encoder, name);
     }
 
     private int write(MugsEncoder encoder, String name) throws Exception {
