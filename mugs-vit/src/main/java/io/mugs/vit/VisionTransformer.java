@@ -12,6 +12,8 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -54,6 +56,8 @@ public final class VisionTransformer {
     private final DataType type;
     private final SDVariable clsToken;
     private final SDVariable posEmbed;
+    private final SDVariable stemWeight;
+    private final SDVariable stemBias;
     private final SDVariable patchWeight;
     private final SDVariable patchBias;
     private final List<TransformerBlock> blocks = new ArrayList<>();
@@ -73,8 +77,18 @@ public final class VisionTransformer {
         this.type = type;
         SplittableRandom rng = new SplittableRandom(seed);
         int d = config.embedDim();
-        int c = config.inChannels();
         int p = config.patchSize();
+        int s = config.stemChannels();
+        if (s > 0) {
+            int ci = config.inChannels();
+            double stemBound = 1.0 / Math.sqrt(ci * 9.0);       // PyTorch's default Conv2d init
+            stemWeight = param("stem.weight", () -> Initializers.uniform(rng, type, stemBound, s, ci, 3, 3));
+            stemBias = param("stem.bias", () -> Initializers.uniform(rng, type, stemBound, s));
+        } else {
+            stemWeight = null;
+            stemBias = null;
+        }
+        int c = config.patchInChannels();
         double bound = 1.0 / Math.sqrt((double) c * p * p);   // PyTorch's default Conv2d init
         patchWeight = param("patch_embed.proj.weight", () -> Initializers.uniform(rng, type, bound, d, c, p, p));
         patchBias = param("patch_embed.proj.bias", () -> Initializers.uniform(rng, type, bound, d));
@@ -108,8 +122,13 @@ public final class VisionTransformer {
 
     /** All trainable variable names of the backbone, in the official order. */
     public List<String> parameterNames() {
-        List<String> names = new ArrayList<>(List.of(clsToken.name(), posEmbed.name(), patchWeight.name(),
-                patchBias.name()));
+        List<String> names = new ArrayList<>(List.of(clsToken.name(), posEmbed.name()));
+        if (stemWeight != null) {
+            names.add(stemWeight.name());
+            names.add(stemBias.name());
+        }
+        names.add(patchWeight.name());
+        names.add(patchBias.name());
         blocks.forEach(b -> names.addAll(b.parameterNames()));
         names.add(normWeight.name());
         names.add(normBias.name());
@@ -151,6 +170,17 @@ public final class VisionTransformer {
         }
     }
 
+    /**
+     * The optional stem: a 3 x 3 stride-1 convolution with padding 1 and exact GELU, [B, C, H, W] -> [B, S, H, W].
+     * The weights are kept in PyTorch's [S, C, 3, 3] layout and permuted to ND4J's [3, 3, C, S] in the graph.
+     */
+    private SDVariable convolutionalStem(SDVariable images) {
+        Conv2DConfig conv = Conv2DConfig.builder().kH(3).kW(3).sH(1).sW(1).pH(1).pW(1).dH(1).dW(1)
+                .paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
+        SDVariable kernel = sd.permute(stemWeight, 2, 3, 1, 0);
+        return Layers.gelu(sd, sd.cnn().conv2d(images, kernel, stemBias, conv));
+    }
+
     /** Applies the backbone's final LayerNorm to a 2-D input [M, D] (also used by the local-group aggregator). */
     public SDVariable finalNorm(SDVariable x) {
         return Layers.layerNorm(sd, x, normWeight, normBias, config.layerNormEps());
@@ -174,8 +204,11 @@ public final class VisionTransformer {
         int n = gh * gw;
         int t = n + 1;
         int d = config.embedDim();
-        int c = config.inChannels();
+        int c = config.patchInChannels();
         String base = prefix + tower + "/";
+        if (stemWeight != null) {
+            images = convolutionalStem(images);
+        }
 
         // Patch embedding: a p x p stride-p convolution written as one GEMM over extracted patches.
         SDVariable patches = sd.permute(sd.reshape(images, -1, c, gh, p, gw, p), 0, 2, 4, 1, 3, 5);

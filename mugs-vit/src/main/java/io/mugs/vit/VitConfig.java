@@ -1,6 +1,7 @@
 package io.mugs.vit;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -35,6 +36,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param dropPathRate  maximum stochastic-depth rate (block i uses {@code rate * i / (depth - 1)}); training graphs only
  * @param layerNormEps  LayerNorm epsilon (1e-6; 0 selects ND4J's fused layer_norm, which has no epsilon and is
  *                      about 18 % faster)
+ * @param stemChannels  0 (default, the official ViT): the image goes straight into the p x p patch embedding.
+ *                      S > 0: a small convolutional stem first, a 3 x 3 stride-1 convolution to S channels with
+ *                      exact GELU (weights {@code stem.weight [S,C,3,3]}, {@code stem.bias [S]}), whose output the
+ *                      patch embedding reads ({@code patch_embed.proj.weight [D,S,p,p]}); a convolution ahead of the
+ *                      patchify step helps ViTs on small images (Xiao et al. 2021, "Early convolutions help
+ *                      transformers see better"). Not part of the official models: official weights load only
+ *                      with 0, and configurations with 0 write the same JSON as before the option existed.
  */
 public record VitConfig(
         int imageSize,
@@ -46,7 +54,8 @@ public record VitConfig(
         double mlpRatio,
         boolean qkvBias,
         double dropPathRate,
-        double layerNormEps) {
+        double layerNormEps,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) int stemChannels) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -62,7 +71,8 @@ public record VitConfig(
             @JsonProperty("mlpRatio") double mlpRatio,
             @JsonProperty("qkvBias") boolean qkvBias,
             @JsonProperty("dropPathRate") double dropPathRate,
-            @JsonProperty("layerNormEps") double layerNormEps) {
+            @JsonProperty("layerNormEps") double layerNormEps,
+            @JsonProperty("stemChannels") int stemChannels) {
         require(patchSize > 0, "patchSize must be positive, got " + patchSize);
         require(imageSize >= patchSize && imageSize % patchSize == 0,
                 "imageSize " + imageSize + " must be a positive multiple of patchSize " + patchSize
@@ -76,6 +86,8 @@ public record VitConfig(
                 "mlpRatio " + mlpRatio + " must be positive and give an integer hidden width for embedDim " + embedDim);
         require(dropPathRate >= 0 && dropPathRate < 1, "dropPathRate must be in [0, 1), got " + dropPathRate);
         require(layerNormEps >= 0, "layerNormEps must be >= 0, got " + layerNormEps);
+        require(stemChannels >= 0 && stemChannels <= 4096,
+                "stemChannels must be 0 (no convolutional stem) or 1..4096, got " + stemChannels);
         this.imageSize = imageSize;
         this.inChannels = inChannels;
         this.patchSize = patchSize;
@@ -86,6 +98,19 @@ public record VitConfig(
         this.qkvBias = qkvBias;
         this.dropPathRate = dropPathRate;
         this.layerNormEps = layerNormEps;
+        this.stemChannels = stemChannels;
+    }
+
+    /** The plain ViT (no convolutional stem), as every official model is. */
+    public VitConfig(int imageSize, int inChannels, int patchSize, int embedDim, int depth, int numHeads,
+                     double mlpRatio, boolean qkvBias, double dropPathRate, double layerNormEps) {
+        this(imageSize, inChannels, patchSize, embedDim, depth, numHeads, mlpRatio, qkvBias, dropPathRate,
+                layerNormEps, 0);
+    }
+
+    /** Channels the patch embedding reads: the stem's width when there is a stem, else the image's channels. */
+    public int patchInChannels() {
+        return stemChannels > 0 ? stemChannels : inChannels;
     }
 
     private static void require(boolean ok, String message) {
@@ -152,7 +177,8 @@ public record VitConfig(
     /** Number of trainable parameters of the backbone (no head), computed from the architecture. */
     public long parameterCount() {
         long d = embedDim;
-        long patchEmbed = (long) inChannels * patchSize * patchSize * d + d;
+        long stem = stemChannels > 0 ? (long) stemChannels * inChannels * 9 + stemChannels : 0;
+        long patchEmbed = stem + (long) patchInChannels() * patchSize * patchSize * d + d;
         long tokens = d + (numPatches() + 1L) * d;
         long h = mlpHidden();
         long block = 2 * d + (3 * d * d + (qkvBias ? 3 * d : 0)) + (d * d + d) + 2 * d + (d * h + h) + (h * d + d);
@@ -164,7 +190,8 @@ public record VitConfig(
         long n = (long) (size / patchSize) * (size / patchSize);
         long t = n + 1;
         double d = embedDim;
-        double patch = 2.0 * n * inChannels * patchSize * patchSize * d;
+        double stem = 2.0 * size * size * inChannels * 9 * stemChannels;
+        double patch = stem + 2.0 * n * patchInChannels() * patchSize * patchSize * d;
         double perBlock = 2.0 * t * d * 3 * d      // qkv
                 + 2.0 * t * t * d * 2               // q k^T and attn v
                 + 2.0 * t * d * d                   // proj
@@ -175,7 +202,7 @@ public record VitConfig(
     public Builder toBuilder() {
         return new Builder().imageSize(imageSize).inChannels(inChannels).patchSize(patchSize).embedDim(embedDim)
                 .depth(depth).numHeads(numHeads).mlpRatio(mlpRatio).qkvBias(qkvBias)
-                .dropPathRate(dropPathRate).layerNormEps(layerNormEps);
+                .dropPathRate(dropPathRate).layerNormEps(layerNormEps).stemChannels(stemChannels);
     }
 
     public String toJson() {
@@ -210,6 +237,7 @@ public record VitConfig(
         private boolean qkvBias = true;
         private double dropPathRate = 0.0;
         private double layerNormEps = 1e-6;
+        private int stemChannels = 0;
 
         public Builder imageSize(int v) { imageSize = v; return this; }
         public Builder inChannels(int v) { inChannels = v; return this; }
@@ -221,10 +249,11 @@ public record VitConfig(
         public Builder qkvBias(boolean v) { qkvBias = v; return this; }
         public Builder dropPathRate(double v) { dropPathRate = v; return this; }
         public Builder layerNormEps(double v) { layerNormEps = v; return this; }
+        public Builder stemChannels(int v) { stemChannels = v; return this; }
 
         public VitConfig build() {
             return new VitConfig(imageSize, inChannels, patchSize, embedDim, depth, numHeads, mlpRatio, qkvBias,
-                    dropPathRate, layerNormEps);
+                    dropPathRate, layerNormEps, stemChannels);
         }
     }
 }

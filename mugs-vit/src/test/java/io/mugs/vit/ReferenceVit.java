@@ -27,7 +27,10 @@ public final class ReferenceVit {
 
     /** image: [C][H][W]. */
     public Result forward(double[][][] image) {
-        int c = cfg.inChannels();
+        if (cfg.stemChannels() > 0) {
+            image = stem(image);
+        }
+        int c = cfg.patchInChannels();
         int p = cfg.patchSize();
         int h = image[0].length / p;
         int wd = image[0][0].length / p;
@@ -71,6 +74,38 @@ public final class ReferenceVit {
             x = block(w, "blocks." + b + ".", x, cfg.numHeads(), cfg.layerNormEps(), cfg.qkvBias(), attention);
         }
         return new Result(x, layerNorm(x, vec("norm.weight"), vec("norm.bias")), attention);
+    }
+
+    /** The convolutional stem: 3 x 3, stride 1, zero padding 1, weights [S][C][3][3], then exact GELU. */
+    private double[][][] stem(double[][][] image) {
+        int s = cfg.stemChannels();
+        int c = cfg.inChannels();
+        int h = image[0].length;
+        int wd = image[0][0].length;
+        double[] k = vec("stem.weight");
+        double[] b = vec("stem.bias");
+        double[][][] out = new double[s][h][wd];
+        for (int o = 0; o < s; o++) {
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < wd; x++) {
+                    double v = b[o];
+                    for (int ch = 0; ch < c; ch++) {
+                        for (int ky = 0; ky < 3; ky++) {
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = y + ky - 1;
+                                int xx = x + kx - 1;
+                                if (yy >= 0 && yy < h && xx >= 0 && xx < wd) {
+                                    v += k[((o * c + ch) * 3 + ky) * 3 + kx] * image[ch][yy][xx];
+                                }
+                            }
+                        }
+                    }
+                    out[o][y][x] = v;
+                }
+            }
+            out[o] = gelu(out[o]);
+        }
+        return out;
     }
 
     /**

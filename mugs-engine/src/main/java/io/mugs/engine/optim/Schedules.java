@@ -22,8 +22,32 @@ public final class Schedules {
             throw new IllegalArgumentException("schedule needs epochs >= 1, iterations >= 1 and 0 <= warm-up <= epochs,"
                     + " got " + epochs + ", " + itersPerEpoch + ", " + warmupEpochs);
         }
-        int total = epochs * itersPerEpoch;
-        int warm = (int) Math.round(warmupEpochs * itersPerEpoch);
+        long total = (long) epochs * itersPerEpoch;
+        if (total > MAX_STEPS) {
+            throw new IllegalArgumentException("a schedule of " + epochs + " epochs x " + itersPerEpoch
+                    + " iterations is " + total + " steps, more than " + MAX_STEPS + "; lower the epochs");
+        }
+        return cosineSteps(base, end, (int) total, (int) Math.round(warmupEpochs * itersPerEpoch), warmupStart);
+    }
+
+    /** Longest schedule in steps (about 2 GB of doubles would be 2^28; 50 M steps is 400 MB per schedule). */
+    public static final int MAX_STEPS = 50_000_000;
+
+    /**
+     * The same schedule laid over a number of steps rather than whole epochs (a time budget ends mid-epoch):
+     * a linear warm-up over {@code warmupSteps} (both ends included), then the cosine over the rest.
+     *
+     * <pre>{@code
+     * double[] lr = Schedules.cosineSteps(1e-3, 1e-6, 12_345, 188, 0);
+     * }</pre>
+     */
+    public static double[] cosineSteps(double base, double end, int totalSteps, int warmupSteps, double warmupStart) {
+        if (totalSteps < 1 || totalSteps > MAX_STEPS || warmupSteps < 0 || warmupSteps > totalSteps) {
+            throw new IllegalArgumentException("schedule needs 1 <= steps <= " + MAX_STEPS
+                    + " and 0 <= warm-up steps <= steps, got " + totalSteps + " and " + warmupSteps);
+        }
+        int total = totalSteps;
+        int warm = warmupSteps;
         double[] s = new double[total];
         for (int i = 0; i < warm; i++) {
             s[i] = warm == 1 ? base : warmupStart + (base - warmupStart) * i / (warm - 1);

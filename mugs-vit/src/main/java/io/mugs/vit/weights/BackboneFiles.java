@@ -115,7 +115,12 @@ public final class BackboneFiles {
         Map<String, long[]> out = new LinkedHashMap<>();
         out.put("cls_token", new long[] {1, 1, d});
         out.put("pos_embed", new long[] {1, config.numPatches() + 1L, d});
-        out.put("patch_embed.proj.weight", new long[] {d, config.inChannels(), config.patchSize(), config.patchSize()});
+        if (config.stemChannels() > 0) {
+            out.put("stem.weight", new long[] {config.stemChannels(), config.inChannels(), 3, 3});
+            out.put("stem.bias", new long[] {config.stemChannels()});
+        }
+        out.put("patch_embed.proj.weight",
+                new long[] {d, config.patchInChannels(), config.patchSize(), config.patchSize()});
         out.put("patch_embed.proj.bias", new long[] {d});
         for (int i = 0; i < config.depth(); i++) {
             String b = "blocks." + i + ".";
