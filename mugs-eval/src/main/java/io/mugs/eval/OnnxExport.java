@@ -30,7 +30,8 @@ import org.nd4j.shade.protobuf.ByteString;
 /**
  * Writes a ViT backbone as an ONNX model (opset 17, IR version 8), built from the backbone's {@link VitConfig} and
  * weights with the generated {@code onnx.proto} classes that ND4J's API jar carries. The graph is the inference
- * forward of {@link VisionTransformer} (no drop-path): patch embedding as a stride-p {@code Conv}, CLS token and
+ * forward of {@link VisionTransformer} (no drop-path): the optional convolutional stem ({@code Conv} 3 x 3 and GELU),
+ * patch embedding as a stride-p {@code Conv}, CLS token and
  * positional embedding, pre-norm blocks with {@code LayerNormalization} (the backbone's epsilon), multi-head attention
  * ({@code MatMul}, {@code Softmax}), an MLP with the exact GELU {@code x/2 (1 + erf(x / sqrt 2))} through {@code Erf},
  * and the final LayerNorm. Weights keep their official names (e.g. {@code blocks.0.attn.qkv.weight}).
@@ -97,8 +98,13 @@ public final class OnnxExport {
         int heads = cfg.numHeads();
         int dh = d / heads;
 
+        String pixels = "images";
+        if (cfg.stemChannels() > 0) {       // the optional stem: 3 x 3 convolution, padding 1, exact GELU
+            pixels = gelu(node("Conv", List.of(pixels, "stem.weight", "stem.bias"), ints("kernel_shape", 3, 3),
+                    ints("strides", 1, 1), ints("pads", 1, 1, 1, 1)));
+        }
         // patch embedding: [B, C, S, S] -> [B, D, g, g] -> [B, N, D]
-        String x = node("Conv", List.of("images", "patch_embed.proj.weight", "patch_embed.proj.bias"),
+        String x = node("Conv", List.of(pixels, "patch_embed.proj.weight", "patch_embed.proj.bias"),
                 ints("kernel_shape", p, p), ints("strides", p, p));
         x = node("Reshape", List.of(x, constInts(0, d, n)));
         x = node("Transpose", List.of(x), ints("perm", 0, 2, 1));

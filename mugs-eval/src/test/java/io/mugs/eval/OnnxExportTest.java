@@ -66,7 +66,7 @@ class OnnxExportTest {
         assertEquals(17, proto.getOpsetImport(0).getVersion());
         List<String> ops = proto.getGraph().getNodeList().stream().map(Onnx.NodeProto::getOpType).toList();
         assertEquals(2 * cfg.depth() + 1, ops.stream().filter("LayerNormalization"::equals).count());
-        assertEquals(cfg.depth(), ops.stream().filter("Erf"::equals).count());
+        assertEquals(cfg.depth() + (cfg.stemChannels() > 0 ? 1 : 0), ops.stream().filter("Erf"::equals).count());
         assertTrue(proto.getMetadataPropsList().stream().anyMatch(p -> p.getKey().equals("mugs.input")
                 && InputNormalisation.fromJson(p.getValue()).equals(norm)));
 
@@ -137,8 +137,8 @@ class OnnxExportTest {
     }
 
     @Test
-    void greyInputWithoutQkvBiasExportsToo() throws Exception {
+    void greyInputWithoutQkvBiasAndWithAConvolutionalStemExportsToo() throws Exception {
         checkAgainstEngine(VitConfig.builder().imageSize(12).inChannels(1).patchSize(3).embedDim(16).depth(1)
-                .numHeads(4).qkvBias(false).dropPathRate(0).build(), 2);
+                .numHeads(4).qkvBias(false).stemChannels(4).dropPathRate(0).build(), 2);
     }
 }
