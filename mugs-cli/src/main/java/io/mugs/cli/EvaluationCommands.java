@@ -7,6 +7,7 @@ import io.mugs.eval.LabelSubset;
 import io.mugs.eval.LinearProbe;
 import io.mugs.eval.LogisticRegression;
 import io.mugs.eval.NpyFiles;
+import io.mugs.eval.OnnxExport;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +31,7 @@ import picocli.CommandLine.Spec;
  * mugs knn    --model runs/fm/teacher.safetensors --train fmnist-bundled:train --test fmnist-bundled:test
  * mugs linear --model runs/fm/teacher.safetensors --train DIR/train --test DIR/val --epochs 100
  * mugs export --model runs/fm/teacher.safetensors --data fmnist-bundled:test --out features.npy
+ * mugs export --model runs/fm/teacher.safetensors --format onnx --out teacher.onnx
  * </pre>
  */
 final class EvaluationCommands {
@@ -261,18 +263,28 @@ final class EvaluationCommands {
     }
 
     @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
-            description = "Writes features and labels: FILE.npy plus FILE-labels.npy (-1 = unlabelled), or one "
-                    + "FILE.csv with the label in the last column.")
+            description = {"Writes features and labels of --data: FILE.npy plus FILE-labels.npy (-1 = unlabelled), "
+                    + "or one FILE.csv with the label in the first column (label,f0,f1,...).",
+                    "--format onnx writes the backbone itself as an ONNX model (opset 17; input images [batch, C, S, "
+                            + "S], normalised; outputs cls [batch, D] and patch_tokens [batch, N, D])."})
     static final class Export implements Callable<Integer> {
+
+        /** What {@code --out} receives. */
+        enum Format { npy, csv, onnx }
 
         @Mixin
         ModelOptions model;
 
-        @Option(names = "--data", required = true, paramLabel = "DATA", description = "Images to describe.")
+        @Option(names = "--data", paramLabel = "DATA", description = "Images to describe (npy and csv).")
         DataSpec data;
 
-        @Option(names = "--out", required = true, paramLabel = "FILE", description = "FILE.npy or FILE.csv.")
+        @Option(names = "--out", required = true, paramLabel = "FILE", description = "FILE.npy, FILE.csv or "
+                + "FILE.onnx.")
         Path out;
+
+        @Option(names = "--format", paramLabel = "F", description = "npy, csv or onnx. Default: from FILE's "
+                + "extension.")
+        Format format;
 
         @Spec
         CommandSpec spec;
@@ -280,22 +292,46 @@ final class EvaluationCommands {
         @Override
         public Integer call() throws Exception {
             String name = out.getFileName().toString();
-            if (!name.endsWith(".npy") && !name.endsWith(".csv")) {
-                throw new ParameterException(spec.commandLine(), "--out must end in .npy or .csv, got " + out);
+            Format f = format;
+            if (f == null) {
+                int dot = name.lastIndexOf('.');
+                try {
+                    f = Format.valueOf(dot < 0 ? "" : name.substring(dot + 1).toLowerCase(java.util.Locale.ROOT));
+                } catch (IllegalArgumentException e) {
+                    throw new ParameterException(spec.commandLine(), "--out must end in .npy, .csv or .onnx (or give "
+                            + "--format), got " + out);
+                }
+            }
+            if (f == Format.onnx) {
+                if (data != null) {
+                    throw new ParameterException(spec.commandLine(), "--format onnx writes the backbone, not "
+                            + "features: leave out --data");
+                }
+                ModelOptions.Backbone b = model.backbone();
+                OnnxExport.write(out, b.vit(), b.input().orElse(null));
+                spec.commandLine().getOut().println("wrote the ONNX model (opset " + OnnxExport.OPSET + ", input "
+                        + "images [batch, " + b.vit().config().inChannels() + ", " + b.vit().config().imageSize()
+                        + ", " + b.vit().config().imageSize() + "], outputs cls and patch_tokens) to " + out);
+                return 0;
+            }
+            if (data == null) {
+                throw new ParameterException(spec.commandLine(), "--format " + f + " writes features of images: "
+                        + "give --data");
             }
             ModelOptions.Loaded m = model.load();
             ImageSource src = data.open();
-            INDArray f = m.features(src);
+            INDArray features = m.features(src);
             Path parent = out.toAbsolutePath().getParent();
             Files.createDirectories(parent);
-            if (name.endsWith(".csv")) {
-                NpyFiles.writeCsv(out, f, src.labels());
+            if (f == Format.csv) {
+                NpyFiles.writeCsv(out, features, src.labels());
             } else {
-                NpyFiles.writeFloat(out, f);
-                NpyFiles.writeInt(out.resolveSibling(name.substring(0, name.length() - 4) + "-labels.npy"),
-                        src.labels());
+                NpyFiles.writeFloat(out, features);
+                String stem = name.endsWith(".npy") ? name.substring(0, name.length() - 4) : name;
+                NpyFiles.writeInt(out.resolveSibling(stem + "-labels.npy"), src.labels());
             }
-            spec.commandLine().getOut().println("wrote " + f.size(0) + " x " + f.size(1) + " features to " + out);
+            spec.commandLine().getOut().println("wrote " + features.size(0) + " x " + features.size(1)
+                    + " features to " + out);
             return 0;
         }
     }

@@ -17,8 +17,10 @@ import java.io.IOException;
  * @param mean     per-channel mean
  * @param std      per-channel standard deviation (at least 1e-3, so a blank folder still normalises)
  * @param images   images measured
+ * @param minSide  the smallest height or width among them, px
+ * @param maxSide  the largest height or width among them, px
  */
-record ImageStatistics(int channels, double[] mean, double[] std, int images) {
+record ImageStatistics(int channels, double[] mean, double[] std, int images, int minSide, int maxSide) {
 
     static ImageStatistics measure(ImageSource source, int sample) throws IOException {
         int n = Math.min(sample, source.size());
@@ -27,6 +29,8 @@ record ImageStatistics(int channels, double[] mean, double[] std, int images) {
         double[] sumSq = new double[channels];
         long pixels = 0;
         int used = 0;
+        int minSide = Integer.MAX_VALUE;
+        int maxSide = 0;
         for (int k = 0; k < n; k++) {
             Image img = source.load((int) ((long) k * source.size() / n));
             if (img.channels() != channels) {
@@ -43,6 +47,8 @@ record ImageStatistics(int channels, double[] mean, double[] std, int images) {
             }
             pixels += plane;
             used++;
+            minSide = Math.min(minSide, Math.min(img.height(), img.width()));
+            maxSide = Math.max(maxSide, Math.max(img.height(), img.width()));
         }
         double[] mean = new double[channels];
         double[] std = new double[channels];
@@ -50,6 +56,6 @@ record ImageStatistics(int channels, double[] mean, double[] std, int images) {
             mean[c] = sum[c] / pixels;
             std[c] = Math.max(1e-3, Math.sqrt(Math.max(0, sumSq[c] / pixels - mean[c] * mean[c])));
         }
-        return new ImageStatistics(channels, mean, std, used);
+        return new ImageStatistics(channels, mean, std, used, used == 0 ? 0 : minSide, maxSide);
     }
 }

@@ -67,7 +67,7 @@ final class ModelOptions {
     @Option(names = "--feature", paramLabel = "F", defaultValue = "cls", converter = FeatureConverter.class,
             description = "cls (final-LN CLS token), last4 (CLS of the last 4 blocks) or cls+mean (CLS and patch "
                     + "mean). Default: ${DEFAULT-VALUE}.")
-    Feature feature;
+    Feature feature = Feature.CLS;
 
     @Option(names = "--mean", split = ",", paramLabel = "M",
             description = "Per-channel input mean (e.g. 0.485,0.456,0.406); needed when MODEL does not store it.")
@@ -79,7 +79,20 @@ final class ModelOptions {
 
     @Option(names = "--extract-batch", paramLabel = "B", defaultValue = "256",
             description = "Images per forward pass while extracting features. Default: ${DEFAULT-VALUE}.")
-    int extractBatch;
+    int extractBatch = 256;
+
+    /**
+     * Removes {@code --feature} and {@code --extract-batch} from a command that reads the backbone without extracting
+     * features (its help then lists only what it uses; the fields keep their defaults).
+     */
+    static void withoutFeatureOptions(CommandSpec command) {
+        for (String name : new String[] {"--feature", "--extract-batch"}) {
+            picocli.CommandLine.Model.OptionSpec o = command.findOption(name);
+            if (o != null) {
+                command.remove(o);
+            }
+        }
+    }
 
     /**
      * A backbone ready for feature extraction; for {@code --model pixels} backbone and extractor are null and
@@ -109,6 +122,29 @@ final class ModelOptions {
     /** Whether {@code --model pixels} was given. */
     boolean pixels() {
         return model.toString().equals("pixels");
+    }
+
+    /** A backbone and its input normalisation when known (from --mean/--std or the file). */
+    record Backbone(VisionTransformer vit, Optional<InputNormalisation> input) {
+    }
+
+    /** Loads {@code --model} with the normalisation --mean/--std give or the file stores, if any. */
+    Backbone backbone() throws IOException {
+        if ((mean == null) != (std == null)) {
+            throw new ParameterException(spec.commandLine(), "give --mean and --std together");
+        }
+        VisionTransformer vit = FrozenBackbone.load(model);
+        Optional<InputNormalisation> stored = FrozenBackbone.normalisation(model);
+        if (mean == null) {
+            return new Backbone(vit, stored);
+        }
+        int size = stored.map(InputNormalisation::imageSize).orElse(vit.config().imageSize());
+        try {
+            return new Backbone(vit, Optional.of(new InputNormalisation(vit.config().inChannels(), size, mean, std)));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--mean/--std: " + e.getMessage()
+                    + " (the backbone has " + vit.config().inChannels() + " channel(s))");
+        }
     }
 
     /** Loads {@code --model} and decides its input normalisation. */

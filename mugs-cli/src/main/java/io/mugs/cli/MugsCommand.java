@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * The {@code mugs} command line: pretraining and the evaluation tools as picocli sub-commands.
@@ -23,8 +24,9 @@ import picocli.CommandLine.Spec;
  * an invalid setting), printed as one line {@code mugs: <message> (see 'mugs <command> --help')}; 1 a failure
  * while running (a missing file, an unreadable image, a run folder held by another process, an {@link Error} such as
  * {@code OutOfMemoryError}), printed as one line {@code mugs: <message>}; 130 and 143 when SIGINT or SIGTERM stopped
- * {@code pretrain} after a checkpoint. {@code --debug} adds the stack trace. Help is coloured only when the output
- * is a terminal (picocli's {@code Ansi.AUTO}).
+ * {@code pretrain} after a checkpoint. A mistyped option or command gets a second line with picocli's nearest names
+ * ({@code did you mean --epochs?}). {@code --debug} adds the stack trace. Help is coloured only when the output is a
+ * terminal (picocli's {@code Ansi.AUTO}).
  *
  * <pre>{@code
  * int code = MugsCommand.execute(out, err, "knn", "--model", "runs/fm/teacher.safetensors",
@@ -35,7 +37,8 @@ import picocli.CommandLine.Spec;
         synopsisSubcommandLabel = "COMMAND",
         description = "Mugs self-supervised pretraining of Vision Transformers, and evaluation of the backbones.",
         subcommands = {PretrainCommand.class, EvaluationCommands.Knn.class, EvaluationCommands.Linear.class,
-                EvaluationCommands.Export.class, FinetuneCommand.class, PictureCommands.Attention.class, PictureCommands.Tsne.class,
+                EvaluationCommands.Export.class, EmbedCommand.class, FinetuneCommand.class,
+                PictureCommands.Attention.class, PictureCommands.Tsne.class,
                 PictureCommands.Curves.class, PictureCommands.Compare.class},
         footer = {"", "MODEL is a checkpoint-*.safetensors of a training run (its teacher is used), a run's "
                 + "teacher.safetensors, a fine-tuning run's checkpoint or backbone.safetensors, or another backbone "
@@ -106,6 +109,7 @@ public final class MugsCommand implements Runnable {
         cl.setOverwrittenOptionsAllowed(true);   // a repeated single-valued option: the last one counts
         cl.registerConverter(DataSpec.class, new DataSpec.Converter());
         cl.setParameterExceptionHandler(MugsCommand::usageError);
+        ModelOptions.withoutFeatureOptions(cl.getSubcommands().get("attention").getCommandSpec());
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof ParameterException p) {
                 return usageError(p, parsed.originalArgs().toArray(String[]::new));
@@ -129,7 +133,15 @@ public final class MugsCommand implements Runnable {
     private static int usageError(ParameterException e, String[] args) {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
-        err.println("mugs: " + e.getMessage() + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        String message = e.getMessage();
+        if (e instanceof UnmatchedArgumentException u && cmd.getParent() == null && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().get(0).startsWith("-")) {
+            message = "unknown command '" + u.getUnmatched().get(0) + "'";
+        }
+        err.println("mugs: " + message + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        if (e instanceof UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+            err.println("did you mean " + u.getSuggestions().get(0) + "?");   // picocli's nearest name first
+        }
         if (debugRequested(args)) {
             e.printStackTrace(err);
         }

@@ -160,11 +160,14 @@ final class PretrainCommand implements Callable<Integer> {
         checkOptions();
         DataSpec trainSpec = trainingData(data);
         ImageSource train = trainSpec.open();
+        boolean folder = trainSpec.kind() == DataSpec.Kind.FOLDER;
+        ImageStatistics stats = folder ? ImageStatistics.measure(train, 256) : null;
         Path out = output != null ? output : Path.of("runs", preset.option);
-        MugsConfig cfg = config(train, trainSpec.kind() == DataSpec.Kind.FOLDER, out);
+        MugsConfig cfg = config(stats, out);
         RunSettings run = runSettings();
         ImageSource knnTrain = null;
         ImageSource knnTest = null;
+        String monitor = null;
         if (evalTrain != null) {
             knnTrain = evalTrain.open();
             knnTest = evalTest.open();
@@ -174,20 +177,28 @@ final class PretrainCommand implements Callable<Integer> {
                 throw usage("--eval-train has " + knnTrain.size() + " images; the k-NN monitor needs at least "
                         + MONITOR_K + " (its k)");
             }
-        } else if (trainSpec.kind() != DataSpec.Kind.FOLDER) {
+        } else if (!folder) {
             knnTrain = train;
             knnTest = trainSpec.otherSplit().open();
+        } else {
+            FolderMonitor found = FolderMonitor.find(trainSpec.folder(), train, cfg.crops().channels(), MONITOR_K);
+            knnTrain = found.train();
+            knnTest = found.test();
+            monitor = found.message();
         }
         try (RunLock lock = RunLock.acquire(out)) {   // held through the teacher file written after the fit
-            return pretrain(train, cfg, run, knnTrain, knnTest, out);
+            String scan = FolderMonitor.describe(train, stats)
+                    + (monitor != null ? System.lineSeparator() + monitor : "");
+            return pretrain(train, cfg, run, knnTrain, knnTest, out, scan);
         }
     }
 
     private int pretrain(ImageSource train, MugsConfig cfg, RunSettings run, ImageSource knnTrain,
-                         ImageSource knnTest, Path out) throws IOException {
+                         ImageSource knnTest, Path out, String scan) throws IOException {
         PrintWriter console = spec.commandLine().getOut();
         console.printf("Pretraining %s on %d images (%s), %d epochs of batch %d; run folder %s%n", preset,
                 train.size(), data, cfg.epochs(), cfg.batchSize(), out.toAbsolutePath());
+        console.println(scan);
         console.flush();
 
         boolean terminal = System.console() != null;
@@ -227,7 +238,11 @@ final class PretrainCommand implements Callable<Integer> {
             double acc = MugsListeners.knnAccuracy(trainer, MugsListeners.teacherFeatures(trainer), knnTrain,
                     knnTest);
             double raw = PixelBaseline.knnTop1(knnTrain, knnTest, cfg.inputNormalisation());
-            console.println(finalLine(knnTest.size(), untrainedAccuracy(out.resolve("metrics.jsonl")), acc, raw));
+            double untrained = untrainedAccuracy(out.resolve("metrics.jsonl"));
+            if (acc < untrained) {
+                console.println(fallingHint(untrained, acc));
+            }
+            console.println(finalLine(knnTest.size(), untrained, acc, raw));
         }
         console.flush();
         return 0;
@@ -246,6 +261,15 @@ final class PretrainCommand implements Callable<Integer> {
         return String.format(Locale.ROOT, "k-NN top-1 (k 20, T 0.07) on %d test images: %sMugs teacher %.2f %%%s, "
                 + "raw pixels %.2f %% (%.2f points %s raw pixels)", testImages, learned, 100 * teacher, gain,
                 100 * raw, Math.abs(points), points < 0 ? "below" : "above");
+    }
+
+    /** The one hint line when pretraining made the teacher's k-NN worse than at initialisation. */
+    static String fallingHint(double untrained, double teacher) {
+        return String.format(Locale.ROOT, "hint: the teacher's k-NN fell below the untrained teacher's (%.2f %% < "
+                + "%.2f %%): the EMA teacher lags the student by a few hundred steps, so first give it more steps "
+                + "(more --epochs, or a smaller --batch on few images); for small images also try larger crops "
+                + "(--set crops.globalScale=[0.7,1.0] --set crops.localScale=[0.2,0.5])", 100 * teacher,
+                100 * untrained);
     }
 
     /** The k-NN of the untrained teacher (the monitor's first point, iteration -1) from the run's log, or NaN. */
@@ -306,15 +330,15 @@ final class PretrainCommand implements Callable<Integer> {
      * An image folder's normalisation is measured at the first start of a run and reused from the run folder's
      * {@code config.json} on every rerun (images added in between do not change it).
      */
-    private MugsConfig config(ImageSource train, boolean folder, Path out) throws java.io.IOException {
+    private MugsConfig config(ImageStatistics stats, Path out) {
         MugsConfig base = preset.config.get();
+        boolean folder = stats != null;
         try {
             int e = epochs != null ? epochs : base.epochs();
             MugsConfig.Builder b = base.toBuilder().epochs(e)
                     .batchSize(batch != null ? batch : base.batchSize()).seed(seed)
                     .warmupEpochs(Math.min(base.warmupEpochs(), e));
             if (folder) {
-                ImageStatistics stats = ImageStatistics.measure(train, 256);
                 Optional<MugsConfig> stored = mean != null ? Optional.empty() : RunFolder.storedConfig(out)
                         .filter(c -> c.crops().channels() == stats.channels());
                 double[] m = mean != null ? mean : stored.map(c -> c.crops().mean()).orElse(stats.mean());

@@ -40,7 +40,7 @@ final class ProgressBarListener implements MugsListener {
     @Override
     public void onStep(MugsTrainer t, StepResult r) {
         bar.stepTo(r.iteration() + 1);
-        bar.setExtraMessage(String.format(" epoch %d, loss %.4f", r.epoch(), r.loss()));
+        bar.setExtraMessage(String.format(" epoch %d, loss %.4f", r.epoch() + 1, r.loss()));
     }
 
     @Override

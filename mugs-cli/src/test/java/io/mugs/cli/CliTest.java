@@ -49,6 +49,25 @@ class CliTest {
     }
 
     @Test
+    void attentionHelpListsOnlyTheOptionsItUses() {
+        String attention = run("attention", "--help").out();
+        assertFalse(attention.contains("--feature") || attention.contains("--extract-batch"), attention);
+        assertTrue(attention.contains("--mean"), attention);
+        assertTrue(run("knn", "--help").out().contains("--feature"));
+        assertEquals(2, run("attention", "--model", "m.safetensors", "--data", "fmnist-bundled:test", "--out",
+                "a.png", "--feature", "cls").code());
+    }
+
+    @Test
+    void mistypedOptionsAndCommandsGetTheNearestNames() {
+        Run r = run("pretrain", "--epoch", "2");
+        assertEquals(new Run(2, "", "mugs: Unknown options: '--epoch', '2' (see 'mugs pretrain --help')\n"
+                + "did you mean --epochs?\n"), r);
+        assertEquals(new Run(2, "", "mugs: unknown command 'pretrian' (see 'mugs --help')\ndid you mean pretrain?\n"),
+                run("pretrian", "--epochs", "2"));
+    }
+
+    @Test
     void invalidSettingsAreUsageErrorsBeforeAnyTraining() {
         Run r = run("pretrain", "--set", "vit.depthh=2");
         assertEquals(2, r.code());
@@ -60,7 +79,7 @@ class CliTest {
 
     @Test
     void everyCommandHasHelpWithoutTerminalCodes() {
-        for (String command : List.of("pretrain", "knn", "linear", "export", "attention", "tsne", "curves",
+        for (String command : List.of("pretrain", "knn", "linear", "export", "embed", "attention", "tsne", "curves",
                 "compare")) {
             Run r = run(command, "--help");
             assertEquals(0, r.code(), command);

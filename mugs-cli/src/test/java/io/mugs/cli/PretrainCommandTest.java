@@ -84,6 +84,9 @@ class PretrainCommandTest {
                 run.toString()), TINY));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().startsWith("Pretraining fashion-mnist-tiny on 12 images"), r.out());
+        assertTrue(r.out().contains("\nFound 12 images in 2 classes (a 6, b 6), sides 28 to 28 px (12 images "
+                + "measured), grey (1 channel), no file skipped\nk-NN monitor off: no accuracy is measured while "
+                + "training: put labelled images in a val/ folder beside train/"), r.out());
         assertTrue(Files.isRegularFile(run.resolve("checkpoint-000000003.safetensors")), "3 steps of 4 images");
         Path teacher = run.resolve("teacher.safetensors");
         assertTrue(r.out().contains("teacher backbone: " + teacher), r.out());
@@ -149,5 +152,34 @@ class PretrainCommandTest {
         assertArrayEquals(new double[] {0.25}, input.std(), 0);
         String metrics = Files.readString(run.resolve("metrics.jsonl"));
         assertEquals(2, metrics.lines().filter(l -> l.contains("\"knn_top1\"")).count(), "initialisation + epoch 0");
+    }
+
+    @Test
+    void aTrainAndValLayoutTurnsTheMonitorOnAndTheSummarySaysWhatWasFound(@TempDir Path tmp) throws Exception {
+        writeImages(tmp.resolve("data/train"), true, 12);
+        writeImages(tmp.resolve("data/val"), true, 3);
+        Files.writeString(tmp.resolve("data/train/a/broken.jpg"), "not a JPEG");
+        Path run = tmp.resolve("run");
+        CliTest.Run r = CliTest.run(args(List.of("pretrain", "--data", tmp.resolve("data/train").toString(),
+                "--output", run.toString()), TINY));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("\nFound 24 images in 2 classes (a 12, b 12), sides 28 to 28 px (24 images "
+                + "measured), grey (1 channel), 1 file(s) skipped:\n  skipped "), r.out());
+        assertTrue(r.out().contains("broken.jpg"), r.out());
+        assertTrue(r.out().contains("\nk-NN monitor on (train/ + val/ layout): memory "
+                + tmp.resolve("data/train") + " (24 images), queries "), r.out());
+        String last = r.out().lines().reduce((a, b) -> b).orElseThrow();
+        assertTrue(last.startsWith("k-NN top-1 (k 20, T 0.07) on 6 test images: untrained teacher "), last);
+        String metrics = Files.readString(run.resolve("metrics.jsonl"));
+        assertEquals(2, metrics.lines().filter(l -> l.contains("\"knn_top1\"")).count(), "initialisation + epoch 1");
+    }
+
+    @Test
+    void aFallingTeacherGetsOneHintLine() {
+        String hint = PretrainCommand.fallingHint(0.63, 0.601);
+        assertTrue(hint.startsWith("hint: the teacher's k-NN fell below the untrained teacher's (60.10 % < 63.00 %): "),
+                hint);
+        assertEquals(1, hint.lines().count());
+        assertTrue(hint.contains("--epochs") && hint.contains("crops.globalScale"), hint);
     }
 }

@@ -131,7 +131,7 @@ public final class MugsListeners {
                 double perStep = sec / done;
                 long total = (long) t.config().epochs() * t.itersPerEpoch();
                 double eta = perStep * (total - r.iteration() - 1);
-                LOG.info(String.format("epoch %d step %d/%d  loss %.4f %s  lr %.2e  %.1f images/s  ETA %s", r.epoch(),
+                LOG.info(String.format("epoch %d step %d/%d  loss %.4f %s  lr %.2e  %.1f images/s  ETA %s", r.epoch() + 1,
                         r.iteration() + 1, total, r.loss(), components(r), r.lr(),
                         t.config().batchSize() / perStep, duration(eta)));
             }
@@ -156,6 +156,9 @@ public final class MugsListeners {
 
     /**
      * Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS.
+     * Its {@code epoch} and {@code iteration} fields are zero-based indices (the first epoch is {@code "epoch": 0});
+     * logs, progress bars and tables count epochs from 1 ("epoch 1" is index 0), and plots against epochs use
+     * epochs completed ({@code epoch + 1}; the k-NN of the initialisation has {@code "epoch": -1}).
      * At the start of a fit, rows past the resumed iteration are dropped ({@link RunFolder#dropMetricsAfter}).
      */
     public static MugsListener metrics(Path file) {
@@ -340,7 +343,7 @@ public final class MugsListeners {
                 double acc = knnAccuracy(t, teacher, train, test);
                 double studentAcc = student == null ? Double.NaN : knnAccuracy(t, student, train, test);
                 LOG.info(String.format("%s: k-NN top-1 %.2f %% teacher%s (k 20, T 0.07, %d train / %d test images, "
-                        + "%.0f s)", epoch < 0 ? "initialisation" : "epoch " + epoch, 100 * acc,
+                        + "%.0f s)", epoch < 0 ? "initialisation" : "epoch " + (epoch + 1), 100 * acc,
                         student == null ? "" : String.format(", %.2f %% student", 100 * studentAcc), train.size(),
                         test.size(), (System.nanoTime() - start) / 1e9));
                 Map<String, Object> m = new LinkedHashMap<>();

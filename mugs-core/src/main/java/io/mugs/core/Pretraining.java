@@ -127,7 +127,7 @@ public final class Pretraining {
                         if (trainer.stopRequested()) {
                             stopped = true;
                             LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
-                                    trainer.iteration(), epoch);
+                                    trainer.iteration(), epoch + 1);
                             break;
                         }
                     }

@@ -75,6 +75,14 @@ public final class FeatureExtractor {
         return run(images).dup();
     }
 
+    /** Frees the engine's buffers of the passes run so far; the next call plans again. */
+    public void close() {
+        if (executor != null) {
+            executor.close();
+            executor = null;
+        }
+    }
+
     /** The engine's result array (overwritten by the next batch of the same size). */
     private INDArray run(INDArray images) {
         if (executor == null) {

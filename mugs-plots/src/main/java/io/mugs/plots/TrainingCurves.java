@@ -152,18 +152,40 @@ public final class TrainingCurves {
 
     private static Path chart(Path file, String title, String yTitle, Map<String, List<double[]>> s,
                               List<String> names) throws IOException {
+        // XChart's tick labels for values far below 1 (a learning rate of 1e-4) come out as dozens of overlapping
+        // 15-digit decimals: such a series is drawn in units of a power of ten, named in the axis title.
+        double scale = unit(names.stream().flatMap(n -> s.get(n).stream()).mapToDouble(p -> Math.abs(p[1]))
+                .max().orElse(0));
+        String axis = scale == 1 ? yTitle : yTitle + " (\u00d7 " + formatUnit(scale) + ")";
         XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle("iteration")
-                .yAxisTitle(yTitle).build();
+                .yAxisTitle(axis).build();
         chart.getStyler().setMarkerSize(names.contains("knn_top1") || names.contains("test_top1") ? 6 : 0);
         chart.getStyler().setXAxisDecimalPattern("0");             // "3750", not "3,750": long axes stay legible
         chart.getStyler().setXAxisTickMarkSpacingHint(90);
+        chart.getStyler().setYAxisDecimalPattern("0.###");
+        chart.getStyler().setYAxisTickMarkSpacingHint(60);
         for (String name : names) {
             List<double[]> pts = s.get(name);
             double[] x = pts.stream().mapToDouble(p -> p[0]).toArray();
-            double[] y = pts.stream().mapToDouble(p -> p[1]).toArray();
+            double[] y = pts.stream().mapToDouble(p -> p[1] / scale).toArray();
             chart.addSeries(name, x, y).setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
         }
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
         return file;
+    }
+
+    /**
+     * The unit a series whose largest magnitude is {@code max} is drawn in: 1 from 0.01 up (and for 0), else the
+     * power of ten at or below {@code max}, so the axis reads 1 to 10 (a peak lr of 1e-3 is drawn as 1, "lr (x 1e-3)").
+     */
+    static double unit(double max) {
+        if (!(max > 0) || max >= 0.01 || !Double.isFinite(max)) {
+            return 1;
+        }
+        return Math.pow(10, Math.floor(Math.log10(max) + 1e-9));
+    }
+
+    static String formatUnit(double unit) {
+        return "1e" + Math.round(Math.log10(unit));
     }
 }

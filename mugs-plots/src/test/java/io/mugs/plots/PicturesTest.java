@@ -74,6 +74,42 @@ class PicturesTest {
         return img;
     }
 
+    /** Dark (label text) pixels left of the plot area: the y-axis tick labels and title. */
+    private static int labelInk(BufferedImage img) {
+        int ink = 0;
+        for (int y = 40; y < img.getHeight() - 60; y++) {
+            for (int x = 0; x < 160; x++) {
+                int rgb = img.getRGB(x, y);
+                if (((rgb >> 16) & 255) + ((rgb >> 8) & 255) + (rgb & 255) < 200) {
+                    ink++;
+                }
+            }
+        }
+        return ink;
+    }
+
+    @Test
+    void aWarmupCosineLearningRateGetsShortYLabels(@TempDir Path dir) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 500; i++) {
+            double lr = i < 50 ? 1e-3 * i / 50 : 1e-6 + 0.5 * (1e-3 - 1e-6) * (1 + Math.cos(Math.PI * (i - 50) / 450));
+            sb.append(String.format(java.util.Locale.ROOT, "{\"iteration\":%d,\"epoch\":%d,\"loss\":%.4f,"
+                    + "\"lr\":%s}%n", i, i / 125, 7 - i / 100.0, Double.toString(lr)));
+        }
+        Path log = dir.resolve("metrics.jsonl");
+        Files.writeString(log, sb);
+        TrainingCurves.write(log, dir.resolve("curves"));
+        int lr = labelInk(ImageIO.read(dir.resolve("curves/lr.png").toFile()));
+        int loss = labelInk(ImageIO.read(dir.resolve("curves/losses.png").toFile()));
+        // short labels: about twice the loss chart's ink (a longer title); the 15-digit ones put 25 times as much
+        assertTrue(lr < 4 * loss, "lr labels " + lr + " dark pixels against " + loss + " for the losses");
+        assertEquals(1e-3, TrainingCurves.unit(1e-3), 1e-15);
+        assertEquals(1e-4, TrainingCurves.unit(9.9e-4), 1e-16);
+        assertEquals(1, TrainingCurves.unit(0.5));
+        assertEquals(1, TrainingCurves.unit(0));
+        assertEquals("1e-4", TrainingCurves.formatUnit(1e-4));
+    }
+
     @Test
     void curvesFromAMetricsLog(@TempDir Path dir) throws IOException {
         Path log = dir.resolve("metrics.jsonl");

@@ -60,20 +60,8 @@ public record VitConfig(
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Validates every field; the message says what to change. */
-    @JsonCreator
-    public VitConfig(
-            @JsonProperty("imageSize") int imageSize,
-            @JsonProperty("inChannels") int inChannels,
-            @JsonProperty("patchSize") int patchSize,
-            @JsonProperty("embedDim") int embedDim,
-            @JsonProperty("depth") int depth,
-            @JsonProperty("numHeads") int numHeads,
-            @JsonProperty("mlpRatio") double mlpRatio,
-            @JsonProperty("qkvBias") boolean qkvBias,
-            @JsonProperty("dropPathRate") double dropPathRate,
-            @JsonProperty("layerNormEps") double layerNormEps,
-            @JsonProperty("stemChannels") @com.fasterxml.jackson.annotation.JsonSetter(
-                    nulls = com.fasterxml.jackson.annotation.Nulls.AS_EMPTY) int stemChannels) {   // absent: 0
+    public VitConfig(int imageSize, int inChannels, int patchSize, int embedDim, int depth, int numHeads,
+                     double mlpRatio, boolean qkvBias, double dropPathRate, double layerNormEps, int stemChannels) {
         require(patchSize > 0, "patchSize must be positive, got " + patchSize);
         require(imageSize >= patchSize && imageSize % patchSize == 0,
                 "imageSize " + imageSize + " must be a positive multiple of patchSize " + patchSize
@@ -100,6 +88,27 @@ public record VitConfig(
         this.dropPathRate = dropPathRate;
         this.layerNormEps = layerNormEps;
         this.stemChannels = stemChannels;
+    }
+
+    /**
+     * The JSON form: every field required except {@code stemChannels}, which JSON leaves out when it is 0 (so a
+     * strict reader that refuses missing numbers still reads every configuration written without a stem).
+     */
+    @JsonCreator
+    static VitConfig fromJsonFields(
+            @JsonProperty("imageSize") int imageSize,
+            @JsonProperty("inChannels") int inChannels,
+            @JsonProperty("patchSize") int patchSize,
+            @JsonProperty("embedDim") int embedDim,
+            @JsonProperty("depth") int depth,
+            @JsonProperty("numHeads") int numHeads,
+            @JsonProperty("mlpRatio") double mlpRatio,
+            @JsonProperty("qkvBias") boolean qkvBias,
+            @JsonProperty("dropPathRate") double dropPathRate,
+            @JsonProperty("layerNormEps") double layerNormEps,
+            @JsonProperty("stemChannels") Integer stemChannels) {
+        return new VitConfig(imageSize, inChannels, patchSize, embedDim, depth, numHeads, mlpRatio, qkvBias,
+                dropPathRate, layerNormEps, stemChannels == null ? 0 : stemChannels);
     }
 
     /** The plain ViT (no convolutional stem), as every official model is. */

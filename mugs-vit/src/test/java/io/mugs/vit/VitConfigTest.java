@@ -18,6 +18,21 @@ class VitConfigTest {
     }
 
     @Test
+    void jsonWithoutAStemIsReadByAStrictReaderAsNoStem() throws Exception {
+        VitConfig plain = VitConfig.builder().imageSize(28).inChannels(1).patchSize(7).embedDim(16).depth(1)
+                .numHeads(2).build();
+        assertTrue(!plain.toJson().contains("stemChannels"), plain.toJson());
+        var strict = new com.fasterxml.jackson.databind.ObjectMapper().enable(
+                com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+        assertEquals(plain, strict.readValue(plain.toJson(), VitConfig.class));
+        VitConfig stem = plain.toBuilder().stemChannels(8).build();
+        assertEquals(stem, strict.readValue(stem.toJson(), VitConfig.class));
+        var missing = assertThrows(com.fasterxml.jackson.databind.exc.MismatchedInputException.class,
+                () -> strict.readValue(plain.toJson().replace("\"depth\":1,", ""), VitConfig.class));
+        assertTrue(missing.getMessage().contains("null"), missing.getMessage());
+    }
+
+    @Test
     void officialParameterCountsWithoutHead() {
         // ViT-S/16 and ViT-B/16 as published (timm / DINO, num_classes = 0).
         assertEquals(21_665_664L, VitConfig.small(16).parameterCount());
