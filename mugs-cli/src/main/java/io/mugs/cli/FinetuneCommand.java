@@ -91,7 +91,8 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Option(names = "--preset", paramLabel = "NAME", defaultValue = "default",
             description = "default (DeiT/BEiT recipe) or fashion-mnist (chosen on a held-out split for the "
-                    + "project's Fashion-MNIST ViT). Default: ${DEFAULT-VALUE}.")
+                    + "project's Fashion-MNIST ViT: crop scale 0.5, no mixup/cutmix, no RandAugment, no random "
+                    + "erasing, --feature cls+mean). Default: ${DEFAULT-VALUE}.")
     String preset;
 
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs (default: the preset's, 100).")
@@ -122,14 +123,17 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--label-smoothing", paramLabel = "EPS", description = "Label smoothing; 0 is off (default 0.1).")
     Double labelSmoothing;
 
-    @Option(names = "--mixup", paramLabel = "ALPHA", description = "Mixup Beta parameter; 0 is off (default 0.8).")
+    @Option(names = "--mixup", paramLabel = "ALPHA",
+            description = "Mixup Beta parameter; 0 is off (default 0.8; the fashion-mnist preset 0).")
     Double mixup;
 
-    @Option(names = "--cutmix", paramLabel = "ALPHA", description = "Cutmix Beta parameter; 0 is off (default 1).")
+    @Option(names = "--cutmix", paramLabel = "ALPHA",
+            description = "Cutmix Beta parameter; 0 is off (default 1; the fashion-mnist preset 0).")
     Double cutmix;
 
     @Option(names = "--rand-augment", paramLabel = "BOOL", arity = "1",
-            description = "RandAugment rand-m9-mstd0.5-inc1 on training images (default true).")
+            description = "RandAugment rand-m9-mstd0.5-inc1 on training images (default true; the fashion-mnist "
+                    + "preset false).")
     Boolean randAugment;
 
     @Option(names = "--crop-scale", paramLabel = "S",
@@ -140,11 +144,13 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--flip", paramLabel = "BOOL", arity = "1", description = "Random horizontal flip (default true).")
     Boolean flip;
 
-    @Option(names = "--random-erasing", paramLabel = "P", description = "Random erasing probability (default 0.25).")
+    @Option(names = "--random-erasing", paramLabel = "P",
+            description = "Random erasing probability (default 0.25; the fashion-mnist preset 0).")
     Double randomErasing;
 
-    @Option(names = "--feature", paramLabel = "F", defaultValue = "cls",
-            description = "cls or cls+mean (CLS and the mean patch token). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--feature", paramLabel = "F",
+            description = "cls or cls+mean (CLS and the mean patch token) (default: the preset's; cls, the "
+                    + "fashion-mnist preset cls+mean).")
     String feature;
 
     @Option(names = "--clip-grad", paramLabel = "C", description = "Per-tensor gradient-norm limit; 0 is off.")
@@ -215,11 +221,13 @@ final class FinetuneCommand implements Callable<Integer> {
         Optional.ofNullable(flip).ifPresent(b::flip);
         Optional.ofNullable(randomErasing).ifPresent(b::randomErasing);
         Optional.ofNullable(clipGrad).ifPresent(b::clipGrad);
-        b.clsAndPatchMean(switch (feature.toLowerCase(Locale.ROOT)) {
-            case "cls" -> false;
-            case "cls+mean" -> true;
-            default -> throw usage("--feature must be cls or cls+mean, got '" + feature + "'");
-        });
+        if (feature != null) {
+            b.clsAndPatchMean(switch (feature.toLowerCase(Locale.ROOT)) {
+                case "cls" -> false;
+                case "cls+mean" -> true;
+                default -> throw usage("--feature must be cls or cls+mean, got '" + feature + "'");
+            });
+        }
         b.fromScratch(fromScratch).seed(seed);
         if (epochs != null && warmupEpochs == null) {
             b.warmupEpochs(Math.min(FineTuneConfig.preset(preset).warmupEpochs(), epochs));

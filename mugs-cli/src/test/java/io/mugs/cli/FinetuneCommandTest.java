@@ -1,9 +1,11 @@
 package io.mugs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.mugs.data.IdxImageSource;
+import io.mugs.eval.FineTuneConfig;
 import io.mugs.eval.LabelSubset;
 import io.mugs.io.InputNormalisation;
 import io.mugs.vit.VisionTransformer;
@@ -15,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
+import picocli.CommandLine;
 
 /** finetune and the semi-supervised linear on a tiny backbone file and the bundled images. */
 class FinetuneCommandTest {
@@ -88,5 +91,46 @@ class FinetuneCommandTest {
                 "fmnist-bundled:test", "--labels", "1%");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--model pixels needs --mean and --std"), r.err());
+    }
+
+    private static FineTuneConfig recipe(String... args) {
+        FinetuneCommand c = new FinetuneCommand();
+        new CommandLine(c).parseArgs(args);
+        return c.config();
+    }
+
+    @Test
+    void thePresetAloneIsTheRecipeChosenOnTheHeldOutSplitAndEachOptionStillOverridesIt() {
+        FineTuneConfig fm = recipe("--model", "m.safetensors", "--preset", "fashion-mnist");
+        assertEquals(FineTuneConfig.fashionMnist(), fm);
+        assertEquals(0.0, fm.mixup());
+        assertEquals(0.0, fm.cutmix());
+        assertFalse(fm.mixes());
+        assertFalse(fm.randAugment());
+        assertEquals(0.0, fm.randomErasing());
+        assertTrue(fm.clsAndPatchMean(), "the classifier reads CLS + the mean patch token");
+        assertEquals(0.5, fm.cropScale());
+        assertEquals(100, fm.epochs());
+        assertEquals(64, fm.batchSize());
+        assertEquals(1e-3, fm.lr());
+        assertEquals(0.65, fm.layerDecay());
+        assertEquals(0.1, fm.dropPath());
+        assertEquals(0.1, fm.labelSmoothing());
+        assertEquals(5.0, fm.warmupEpochs());
+
+        FineTuneConfig cls = recipe("--model", "m.safetensors", "--preset", "fashion-mnist", "--feature", "cls",
+                "--mixup", "0.8", "--rand-augment", "true", "--epochs", "3");
+        assertFalse(cls.clsAndPatchMean());
+        assertEquals(0.8, cls.mixup());
+        assertTrue(cls.randAugment());
+        assertEquals(3, cls.epochs());
+        assertEquals(3.0, cls.warmupEpochs(), "warm-up capped at the epochs given");
+
+        FineTuneConfig deit = recipe("--model", "m.safetensors");
+        assertEquals(FineTuneConfig.defaults(), deit);
+        assertFalse(deit.clsAndPatchMean(), "the default preset classifies the CLS token");
+        assertEquals(0.8, deit.mixup());
+        assertTrue(deit.randAugment());
+        assertTrue(recipe("--model", "m.safetensors", "--feature", "cls+mean").clsAndPatchMean());
     }
 }

@@ -12,7 +12,8 @@ import java.util.Locale;
  *
  * <p>Defaults are the DeiT/BEiT recipe at a small batch; the paper's ViT-S/16 values on ImageNet are layer decay
  * 0.55, learning rate 1.2e-3 at batch 1,024 and drop path 0.1. {@link #fashionMnist()} is the preset for the
- * project's Fashion-MNIST ViT.
+ * project's Fashion-MNIST ViT, chosen on a held-out split: the same without mixup, cutmix, RandAugment and random
+ * erasing, classifying CLS + the mean patch token.
  *
  * <pre>{@code
  * FineTuneConfig c = FineTuneConfig.builder().epochs(50).lr(1e-3).layerDecay(0.75).mixup(0).cutmix(0).build();
@@ -94,13 +95,19 @@ public record FineTuneConfig(
     }
 
     /**
-     * The preset for the project's Fashion-MNIST ViT (28 px, patch 7, width 96, 4 blocks): chosen on a held-out
-     * part of the training set (docs/results-fashion-mnist.md, "Fine-tuning and few labels"); the crop keeps at
-     * least 50 % of the small image.
+     * The preset for the project's Fashion-MNIST ViT (28 px, patch 7, width 96, 4 blocks), chosen on a held-out
+     * split (docs/results-fashion-mnist.md, "Fine-tuning and few labels"): 500 of the 50,000 training images of
+     * {@code scripts/make-fashion-mnist-validation.py}, scored on its 10,000 held-out images, never on the test set.
+     * There the light recipe won: no mixup or cutmix (72.24 % against 70.03 % with them), no RandAugment and no
+     * random erasing (74.74 %), and the classifier on CLS + the mean patch token (75.30 %); lr 3e-4 and layer decay
+     * 0.5 did worse. So: 100 epochs, batch 64, lr 1e-3, 5 warm-up epochs, layer decay 0.65, drop path 0.1, label
+     * smoothing 0.1, a crop keeping at least 50 % of the small image, flip, mixup 0, cutmix 0, RandAugment off,
+     * random erasing 0, {@code clsAndPatchMean} true.
      */
     public static FineTuneConfig fashionMnist() {
         return builder().epochs(100).batchSize(64).lr(1e-3).warmupEpochs(5).layerDecay(0.65).dropPath(0.1)
-                .cropScale(0.5).build();
+                .cropScale(0.5).mixup(0).cutmix(0).randAugment(false).randomErasing(0).clsAndPatchMean(true)
+                .build();
     }
 
     /** A preset by its command-line name: {@code default} or {@code fashion-mnist}. */
