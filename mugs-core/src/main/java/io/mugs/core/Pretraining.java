@@ -1,6 +1,7 @@
 package io.mugs.core;
 
 import io.mugs.data.ImageSource;
+import io.mugs.data.LogText;
 import io.mugs.data.MultiCropAugmentation;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.data.MultiCropLoader;
@@ -152,7 +153,7 @@ public final class Pretraining {
                 ? newest.get() : RunCheckpoints.saveInterim(dir, trainer);
         String message = String.format("SIG%s: checkpoint %s written at iteration %d (epoch %d, step %d of %d); "
                 + "rerun the same command to resume from it", signal, LogText.quoted(file), trainer.iteration(),
-                trainer.epoch(), trainer.iteration() % stepsPerEpoch, stepsPerEpoch);
+                trainer.epoch() + 1, trainer.iteration() % stepsPerEpoch, stepsPerEpoch);
         LOG.warn(message);
         throw new TrainingInterruptedException(signal, file, message);
     }
