@@ -34,9 +34,10 @@ import picocli.CommandLine.Spec;
  * {@code OUT/metrics.jsonl}; an existing run in {@code --output} is resumed.
  *
  * <pre>
- * mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1% --output runs/ft-1pct
+ * mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1% --preset fashion-mnist \
+ *               --output runs/ft-1pct
  * mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels runs/ft-1pct/labels.json \
- *               --from-scratch --output runs/scratch-1pct
+ *               --preset fashion-mnist --from-scratch --output runs/scratch-1pct
  * mugs finetune --model dino_deitsmall16_pretrain.pth --data my-images --epochs 30
  * </pre>
  */
@@ -45,9 +46,11 @@ import picocli.CommandLine.Spec;
                 + "decay, warm-up + cosine, drop path, label smoothing, mixup/cutmix, RandAugment); resumes the run "
                 + "in --output if there is one.",
         footer = {"", "Examples:",
-                "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1% --output runs/ft1",
+                "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1% \\",
+                "                --preset fashion-mnist --output runs/ft1",
                 "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --from-scratch \\",
-                "                --labels runs/ft1/labels.json --output runs/scratch1     (the same 600 labels)",
+                "                --preset fashion-mnist --labels runs/ft1/labels.json --output runs/scratch1",
+                "                (the same 600 labels, the same recipe and budget)",
                 "  mugs finetune --model vit_small_backbone.pth --data my-images --epochs 30 --batch 32",
                 "  mugs finetune --model runs/fm/teacher.safetensors --train fmnist:VAL:train --test fmnist:VAL:test",
                 "                (choose settings on a held-out split: scripts/make-fashion-mnist-validation.py)",
