@@ -2,6 +2,7 @@ package io.mugs.core;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mugs.data.ImageSource;
+import io.mugs.data.LogText;
 import io.mugs.eval.FeatureExtractor;
 import io.mugs.eval.KnnClassifier;
 import java.io.BufferedWriter;

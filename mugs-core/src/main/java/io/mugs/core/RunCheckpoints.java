@@ -1,9 +1,10 @@
 package io.mugs.core;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mugs.data.LogText;
 import io.mugs.engine.Backend;
-import io.mugs.io.CheckpointFile;
 import io.mugs.eval.CheckpointLayout;
+import io.mugs.io.CheckpointFile;
 import io.mugs.io.StateDict;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,5 +1,6 @@
 package io.mugs.core;
 
+import io.mugs.data.LogText;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
