@@ -1,6 +1,7 @@
 package io.mugs.core;
 
 import io.mugs.data.MultiCropBatch;
+import io.mugs.data.LogText;
 import io.mugs.data.MultiCropLoader;
 import io.mugs.io.StateDict;
 import java.io.IOException;
