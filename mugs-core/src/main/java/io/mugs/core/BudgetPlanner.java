@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * made at the first start of a run with {@link RunSettings#budgetMinutes()}: {@value #WARMUP_STEPS} warm-up steps
  * (graph planning, allocation, the loader's start), then {@value #MEASURED_STEPS} timed steps (data wait included),
  * after which the trainer's whole state is put back as it was, so the run proper starts from step 0 with schedules
- * laid over the plan from its first step. The measuring steps are not counted as training time.
+ * laid over the plan from its first step. The measuring steps are not counted as training time. While they run, a
+ * copy of the state (weights, optimiser moments, queues, memories) is held in memory.
  *
  * <pre>{@code
  * Optional<BudgetPlan> plan = BudgetPlanner.plan(run, dir, trainer, loader, resumed, System::nanoTime);

@@ -109,6 +109,16 @@ class BudgetRunTest {
     }
 
     @Test
+    void theBudgetIsARunSettingThatSurvivesOtherSettingsAndRefusesNonsense() {
+        RunSettings run = RunSettings.defaults().withBudgetMinutes(60).with("workers=3", "replicas=2");
+        assertEquals(new RunSettings(3, 2, 60), run);
+        assertEquals(0, RunSettings.defaults().budgetMinutes());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> RunSettings.defaults().withBudgetMinutes(-1));
+        assertTrue(e.getMessage().contains("the budget must be positive minutes, got -1.0"), e.getMessage());
+    }
+
+    @Test
     void aStepsScheduleEqualsTheArrayScheduleBitForBit() {
         CosineSchedule c = CosineSchedule.overSteps(2.0, 0.5, 13, 3, 0.1);
         double[] a = Schedules.cosineSteps(2.0, 0.5, 13, 3, 0.1);

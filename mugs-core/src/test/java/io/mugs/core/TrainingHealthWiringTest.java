@@ -133,6 +133,21 @@ class TrainingHealthWiringTest {
     }
 
     @Test
+    void withTwoReplicasTheHealthIsReadFromReplicaZerosHalfOfTheBatch() {
+        MugsConfig cfg = Tiny.config();
+        try (MultiCropLoader loader = Tiny.loader(cfg)) {
+            MugsTrainer t = new MugsTrainer(cfg, RunSettings.defaults().withReplicas(2), loader.stepsPerEpoch());
+            t.setHealthEvery(1);
+            MultiCropBatch batch = loader.batch(0, 0);
+            TrainingHealth h = t.step(batch).health().orElseThrow();
+            // Replica 0 holds images 0-3 of both views: 8 rows, so the effective rank is at most 7.
+            assertTrue(h.teacherRank() > 1 && h.teacherRank() <= 7 + 1e-9, "rank " + h.teacherRank());
+            assertTrue(h.teacherStd() > 0 && Double.isFinite(h.agreement()) && h.agreement() >= 0
+                    && Double.isFinite(h.hardestNegative()), h.toString());
+        }
+    }
+
+    @Test
     void aTeacherTooHotToChooseAPrototypeWarnsOnceAndAHealthyRunDoesNot() {
         MugsConfig healthy = Tiny.config();
         // DINO's uniform collapse: at temperature 1 every teacher output spreads over all 64 prototypes.
