@@ -1,5 +1,6 @@
 package io.mugs.cli;
 
+import io.mugs.core.BudgetPlan;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
@@ -203,9 +204,11 @@ final class PretrainCommand implements Callable<Integer> {
     private int pretrain(ImageSource train, MugsConfig cfg, RunSettings run, ImageSource knnTrain,
                          ImageSource knnTest, Path out, String scan) throws IOException {
         PrintWriter console = spec.commandLine().getOut();
-        console.printf("Pretraining %s on %d images (%s), %s of batch %d; run folder %s%n", preset,
-                train.size(), data, run.budgetMinutes() > 0 ? "schedules sized to " + budgetMinutes
-                        + " training minutes" : cfg.epochs() + " epochs", cfg.batchSize(), out.toAbsolutePath());
+        var plan = BudgetPlan.read(out);   // a run folder's plan outlives the option
+        console.printf(Locale.ROOT, "Pretraining %s on %d images (%s), %s of batch %d; run folder %s%n", preset,
+                train.size(), data, plan.map(p -> p.totalSteps() + " steps (its " + BudgetPlan.FILE + ")")
+                        .orElse(run.budgetMinutes() > 0 ? "schedules sized to " + budgetMinutes + " training minutes"
+                        : cfg.epochs() + " epochs"), cfg.batchSize(), out.toAbsolutePath());
         console.println(scan);
         console.flush();
 
