@@ -99,9 +99,9 @@ public final class CollapseWatch {
         }
         if (prototypes > 0 && r.entropyOfMean() < 0.25 * logK) {
             return String.format(Locale.ROOT, "prototype collapse at step %d: the entropy of the teacher's mean "
-                    + "prototype distribution is %.3f nats of at most %.3f (one prototype takes every image); the "
-                    + "centre is not keeping up: lower centreMomentum or raise teacherTemp",
-                    r.iteration(), r.entropyOfMean(), logK);
+                    + "prototype distribution is %.3f nats of at most %.3f (the batch sits on about %.0f of the %d "
+                    + "prototypes); the centre is not keeping up: lower centreMomentum or raise teacherTemp",
+                    r.iteration(), r.entropyOfMean(), logK, Math.exp(r.entropyOfMean()), prototypes);
         }
         if (prototypes > 0 && r.temperatureWarmedUp() && r.meanEntropy() > 0.95 * logK) {
             return String.format(Locale.ROOT, "uniform prototypes at step %d: the teacher's per-image prototype "
