@@ -53,7 +53,9 @@ public final class Pretraining {
 
     /**
      * As {@link #fit(MugsConfig, ImageSource, Path, List)}, with loader threads and replicas from {@code run}, which
-     * may differ on every start of the same run folder.
+     * may differ on every start of the same run folder. With {@code run.budgetMinutes() > 0} at the first start, or
+     * whenever the run folder holds a {@link BudgetPlan}, the schedules span the plan's steps instead of
+     * {@code config.epochs()} epochs, and the run ends at its last step ({@link BudgetPlanner}, docs/time-budget.md).
      */
     public static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
                                   List<MugsListener> listeners) throws IOException {
