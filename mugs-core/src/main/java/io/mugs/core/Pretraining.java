@@ -174,7 +174,7 @@ public final class Pretraining {
                 ? newest.get() : RunCheckpoints.saveInterim(dir, trainer);
         String message = String.format("SIG%s: checkpoint %s written at iteration %d (epoch %d, step %d of %d); "
                 + "rerun the same command to resume from it", signal, LogText.quoted(file), trainer.iteration(),
-                trainer.epoch(), trainer.iteration() % stepsPerEpoch, stepsPerEpoch);
+                trainer.epoch() + 1, trainer.iteration() % stepsPerEpoch, stepsPerEpoch);
         LOG.warn(message);
         throw new TrainingInterruptedException(signal, file, message);
     }

@@ -36,7 +36,7 @@ class StopSignalsTest {
 
         for (String signal : List.of("INT", "TERM")) {
             Path dir = tmp.resolve(signal);
-            // the signal lands after step 4 (epoch 1, step 1 of 3): a checkpoint at iteration 5 at the latest
+            // the signal lands after step 4 (epoch 2, step 1 of 3): a checkpoint at iteration 5 at the latest
             ForkedJvm p = ForkedJvm.start(ForkedTraining.class, dir.toString(), "3", "-", "300");
             p.waitForLine("step 4");
             p.signal(signal);
@@ -48,7 +48,7 @@ class StopSignalsTest {
             long at = RunCheckpoints.iterationOf(dir.resolve(interim.get(0)));
             assertTrue(at == 5 || at == 6 && out.contains("step 5"), interim + "\n" + out);
             assertTrue(out.contains("SIG" + signal + ": checkpoint '" + dir.resolve(interim.get(0))
-                    + "' written at iteration " + at + " (epoch 1, step " + (at - 3) + " of 3)"), out);
+                    + "' written at iteration " + at + " (epoch 2, step " + (at - 3) + " of 3)"), out);
             assertEquals(List.of("checkpoint-000000003.safetensors"), names(dir, ".safetensors")
                     .stream().filter(n -> !n.contains("interim")).toList());
 
