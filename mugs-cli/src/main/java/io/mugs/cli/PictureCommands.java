@@ -148,7 +148,7 @@ final class PictureCommands {
 
     @Command(name = "curves", mixinStandardHelpOptions = true, sortOptions = false,
             description = "PNG curves of a run's metrics.jsonl: losses, learning rate, k-NN accuracy (of a "
-                    + "fine-tuning run: test top-1).")
+                    + "fine-tuning run: test top-1) and the training health (health.png, docs/training-health.md).")
     static final class Curves implements Callable<Integer> {
 
         @Option(names = "--metrics", required = true, paramLabel = "FILE", description = "RUN/metrics.jsonl.")

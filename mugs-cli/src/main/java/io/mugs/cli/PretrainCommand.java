@@ -1,5 +1,6 @@
 package io.mugs.cli;
 
+import io.mugs.core.BudgetPlan;
 import io.mugs.core.MugsConfig;
 import io.mugs.core.MugsListener;
 import io.mugs.core.MugsListeners;
@@ -50,6 +51,7 @@ import picocli.CommandLine.Spec;
         footer = {"", "Examples:",
                 "  mugs pretrain --epochs 4                   the main job: bundled Fashion-MNIST",
                 "  mugs pretrain --data fmnist:DIR --max-minutes 60",
+                "  mugs pretrain --data fmnist:DIR --budget-minutes 60",
                 "  mugs pretrain --data my-images/train --output runs/my-images",
                 "", "The run folder gets config.json, metrics.jsonl, checkpoint-<step>.safetensors",
                 "and, at the end, teacher.safetensors for the evaluation commands."})
@@ -115,6 +117,12 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--max-minutes", paramLabel = "M",
             description = "Stop after M training minutes (the checkpoint and k-NN still run; rerun to resume).")
     Double maxMinutes;
+
+    @Option(names = "--budget-minutes", paramLabel = "M",
+            description = "Lay the schedules over the steps that fit M training minutes (the step time is measured "
+                    + "once, at the first start, and kept in budget-plan.json; the run ends at the schedules' last "
+                    + "step). --max-minutes is a hard stop instead.")
+    Double budgetMinutes;
 
     @Option(names = "--eval-train", paramLabel = "DATA",
             description = "Labelled k-NN memory for the monitor (default for fmnist data: its training split).")
@@ -196,8 +204,11 @@ final class PretrainCommand implements Callable<Integer> {
     private int pretrain(ImageSource train, MugsConfig cfg, RunSettings run, ImageSource knnTrain,
                          ImageSource knnTest, Path out, String scan) throws IOException {
         PrintWriter console = spec.commandLine().getOut();
-        console.printf("Pretraining %s on %d images (%s), %d epochs of batch %d; run folder %s%n", preset,
-                train.size(), data, cfg.epochs(), cfg.batchSize(), out.toAbsolutePath());
+        var plan = BudgetPlan.read(out);   // a run folder's plan outlives the option
+        console.printf(Locale.ROOT, "Pretraining %s on %d images (%s), %s of batch %d; run folder %s%n", preset,
+                train.size(), data, plan.map(p -> p.totalSteps() + " steps (its " + BudgetPlan.FILE + ")")
+                        .orElse(run.budgetMinutes() > 0 ? "schedules sized to " + budgetMinutes + " training minutes"
+                        : cfg.epochs() + " epochs"), cfg.batchSize(), out.toAbsolutePath());
         console.println(scan);
         console.flush();
 
@@ -226,7 +237,7 @@ final class PretrainCommand implements Callable<Integer> {
             console.printf(Locale.ROOT, "The --max-minutes budget of %s is spent (%.1f training minutes so far, "
                     + "iteration %d of %d): nothing done; pass a larger --max-minutes to continue%n",
                     maxMinutes, trainer.trainingSeconds() / 60, trainer.iteration(),
-                    (long) cfg.epochs() * trainer.itersPerEpoch());
+                    trainer.totalSteps());
             console.flush();
             return 0;
         }
@@ -296,6 +307,9 @@ final class PretrainCommand implements Callable<Integer> {
         if (maxMinutes != null && !(maxMinutes > 0 && Double.isFinite(maxMinutes))) {
             throw usage("--max-minutes must be a positive number of minutes, got " + maxMinutes);
         }
+        if (budgetMinutes != null && !(budgetMinutes > 0 && Double.isFinite(budgetMinutes))) {
+            throw usage("--budget-minutes must be a positive number of minutes, got " + budgetMinutes);
+        }
         if (!(checkpointMinutes > 0 && Double.isFinite(checkpointMinutes))) {
             throw usage("--checkpoint-minutes must be a positive number of minutes, got " + checkpointMinutes);
         }
@@ -319,7 +333,9 @@ final class PretrainCommand implements Callable<Integer> {
     /** The run settings of the --set assignments that name one ({@code workers}, {@code replicas}). */
     private RunSettings runSettings() {
         try {
-            return RunSettings.defaults().with(sets.stream().filter(RunSettings::names).toArray(String[]::new));
+            RunSettings run = RunSettings.defaults().with(sets.stream().filter(RunSettings::names)
+                    .toArray(String[]::new));
+            return budgetMinutes == null ? run : run.withBudgetMinutes(budgetMinutes);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

@@ -29,7 +29,7 @@ final class ProgressBarListener implements MugsListener {
 
     @Override
     public void onFitStart(MugsTrainer t) {
-        long total = (long) t.config().epochs() * t.itersPerEpoch();
+        long total = t.totalSteps();
         bar = new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
                 .setConsumer(new ConsoleProgressBarConsumer(stream)).setUpdateIntervalMillis(500)
                 .setUnit(" steps", 1).showSpeed()

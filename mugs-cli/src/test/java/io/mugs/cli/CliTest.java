@@ -75,6 +75,8 @@ class CliTest {
         assertEquals(1, r.err().lines().count(), r.err());
         assertEquals(new Run(2, "", "mugs: give --eval-train and --eval-test together (see 'mugs pretrain --help')\n"),
                 run("pretrain", "--eval-train", "fmnist-bundled:train"));
+        assertEquals(new Run(2, "", "mugs: --budget-minutes must be a positive number of minutes, got 0.0 (see "
+                + "'mugs pretrain --help')\n"), run("pretrain", "--budget-minutes", "0"));
     }
 
     @Test

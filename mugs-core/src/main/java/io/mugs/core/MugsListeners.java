@@ -130,7 +130,7 @@ public final class MugsListeners {
                 double sec = (System.nanoTime() - start) / 1e9;
                 long done = r.iteration() - startIteration;
                 double perStep = sec / done;
-                long total = (long) t.config().epochs() * t.itersPerEpoch();
+                long total = t.totalSteps();
                 double eta = perStep * (total - r.iteration() - 1);
                 LOG.info(String.format("epoch %d step %d/%d  loss %.4f %s  lr %.2e  %.1f images/s  ETA %s", r.epoch() + 1,
                         r.iteration() + 1, total, r.loss(), components(r), r.lr(),
@@ -156,7 +156,9 @@ public final class MugsListeners {
     }
 
     /**
-     * Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS.
+     * Appends one JSON object per step: losses, lr, wd, momentum, teacher temperature, weak fraction, timings, RSS,
+     * and on the steps that read it (every {@link MugsTrainer#healthEvery()}-th) the training health as
+     * {@code health_...} fields ({@link io.mugs.core.health.TrainingHealth#metrics()}, docs/training-health.md).
      * Its {@code epoch} and {@code iteration} fields are zero-based indices (the first epoch is {@code "epoch": 0});
      * logs, progress bars and tables count epochs from 1 ("epoch 1" is index 0), and plots against epochs use
      * epochs completed ({@code epoch + 1}; the k-NN of the initialisation has {@code "epoch": -1}).
@@ -190,6 +192,7 @@ public final class MugsListeners {
                 m.put("images_per_s", t.config().batchSize() / (ms / 1e3));
                 m.put("step_ms", r.millis());
                 m.put("rss_bytes", rssBytes());
+                r.health().ifPresent(h -> m.putAll(h.metrics()));
                 append(file, m);
             }
         };
@@ -233,11 +236,11 @@ public final class MugsListeners {
         return new MugsListener() {
             @Override
             public void onFitStart(MugsTrainer t) {
-                if (t.trainingSeconds() >= minutes * 60 && t.epoch() < t.config().epochs()) {
+                if (t.trainingSeconds() >= minutes * 60 && t.iteration() < t.totalSteps()) {
                     LOG.warn(String.format(Locale.ROOT, "the time budget of %s training minutes is spent: this run "
                             + "has trained %.1f minutes (iteration %d of %d); no step taken. Pass a larger "
                             + "--max-minutes (or none) to continue", minutesText(minutes), t.trainingSeconds() / 60,
-                            t.iteration(), (long) t.config().epochs() * t.itersPerEpoch()));
+                            t.iteration(), t.totalSteps()));
                     t.requestStop();
                 }
             }
@@ -329,7 +332,7 @@ public final class MugsListeners {
 
             @Override
             public void onEpochEnd(MugsTrainer t, int epoch) {
-                if ((epoch + 1) % every == 0 || epoch + 1 == t.config().epochs() || t.stopRequested()) {
+                if ((epoch + 1) % every == 0 || epoch + 1 == t.epochs() || t.stopRequested()) {
                     evaluate(t, epoch);
                 }
             }

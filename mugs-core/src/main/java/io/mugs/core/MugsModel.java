@@ -24,6 +24,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The student and teacher graphs of Mugs (reference §2.2), built from the public pieces.
@@ -61,6 +62,9 @@ public final class MugsModel implements Stateful {
     private static final String GROUP_LOGITS = "group_logits";
     private static final String GROUP_TARGETS = "group_targets";
     private static final String PATCH_MEAN = "patch_mean";
+    // Student outputs read only by the training-health read-outs (identities: no effect on losses or gradients).
+    private static final String INSTANCE_PREDICTION = "health_instance_prediction";
+    private static final String STUDENT_GROUP_LOGITS = "health_group_logits";
 
     /** A neighbour memory as the local-group branch reads it: rows [M, D] and their L2-normalised copy [M, D]. */
     public record MemoryFeed(INDArray rows, INDArray normalisedRows) {
@@ -141,6 +145,7 @@ public final class MugsModel implements Stateful {
     private final int localTokens;
     private final List<String> lastLayer = new ArrayList<>();
     private final List<String> lossOutputs = new ArrayList<>();
+    private final List<String> healthOutputs = new ArrayList<>();
 
     /** The model in FLOAT, as the trainer runs it. */
     public MugsModel(MugsConfig config) {
@@ -188,7 +193,9 @@ public final class MugsModel implements Stateful {
         SDVariable groupLoss = null;
         if (weights.instanceEnabled()) {
             ProjectionHead head = instanceHead(student, "instance_head.", config.predictorHidden(), seed + 1);
-            instLoss = InfoNceLoss.build(student, head.studentPrediction(cls),
+            SDVariable prediction = head.studentPrediction(cls);
+            healthOutputs.add(student.identity(INSTANCE_PREDICTION, prediction).name());
+            instLoss = InfoNceLoss.build(student, prediction,
                     student.placeHolder(INSTANCE_KEYS, f, -1, config.instanceOut()),
                     student.placeHolder(INSTANCE_QUEUE, f, -1, config.instanceOut()), config.instanceOut(), pairing,
                     config.instanceTemp());
@@ -206,7 +213,9 @@ public final class MugsModel implements Stateful {
         if (weights.groupEnabled()) {
             GroupHead head = groupHead(student, seed + 4);
             lastLayer.addAll(head.lastLayerParameterNames());
-            groupLoss = GroupLoss.build(student, head.logits(cls),
+            SDVariable logits = head.logits(cls);
+            healthOutputs.add(student.identity(STUDENT_GROUP_LOGITS, logits).name());
+            groupLoss = GroupLoss.build(student, logits,
                     student.placeHolder(GROUP_TARGETS, f, -1, config.prototypes()), pairing, config.studentTemp());
             lossOutputs.add(student.identity(LOSS_GROUP, groupLoss).name());
         }
@@ -333,10 +342,15 @@ public final class MugsModel implements Stateful {
         return out;
     }
 
-    /** The student graph's outputs: the losses ({@link #lossOutputs()}), then the patch mean. */
+    /**
+     * The student graph's outputs: the losses ({@link #lossOutputs()}), the patch mean, then the values the
+     * training-health read-outs need (the instance predictions and the group logits of the enabled losses; identities
+     * of values the losses compute anyway, so requesting them changes no loss and no gradient).
+     */
     public List<String> studentOutputNames() {
         List<String> out = new ArrayList<>(lossOutputs);
         out.add(PATCH_MEAN);
+        out.addAll(healthOutputs);
         return out;
     }
 
@@ -352,7 +366,15 @@ public final class MugsModel implements Stateful {
         for (String name : lossOutputs) {
             losses.put(name, out.get(name).getDouble(0));
         }
-        return new StudentOutputs(losses, gradients, out.get(PATCH_MEAN));
+        long globals = out.get(PATCH_MEAN).size(0);   // the rows of the two global views: [2B, ...]
+        return new StudentOutputs(losses, gradients, out.get(PATCH_MEAN),
+                Optional.ofNullable(out.get(INSTANCE_PREDICTION)).map(p -> globalRows(p, globals)),
+                Optional.ofNullable(out.get(STUDENT_GROUP_LOGITS)).map(l -> globalRows(l, globals)));
+    }
+
+    /** The first {@code rows} rows of a view-major [V*B, d] output: the two global views (a view, no copy). */
+    private static INDArray globalRows(INDArray x, long rows) {
+        return x.size(0) == rows ? x : x.get(NDArrayIndex.interval(0, rows), NDArrayIndex.all());
     }
 
     /** {@code loss} first, then the enabled components. */

@@ -3,6 +3,8 @@ package io.mugs.core;
 import io.mugs.engine.optim.AdamW;
 import io.mugs.engine.optim.CosineSchedule;
 
+import io.mugs.core.health.CollapseWatch;
+import io.mugs.core.health.TrainingHealth;
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.losses.FeatureQueue;
@@ -55,6 +57,9 @@ public final class MugsTrainer implements Stateful {
 
     private static final Logger LOG = LoggerFactory.getLogger(MugsTrainer.class);
 
+    /** The training health is read every this many steps by default (the progress log's cadence). */
+    public static final int HEALTH_EVERY = 10;
+
     private final MugsConfig config;
     private final MugsModel model;
     private final Replicas replicas;
@@ -71,9 +76,13 @@ public final class MugsTrainer implements Stateful {
     private final TeacherTemperatureSchedule teacherTemperature;
     private final MultiCropPairing pairing;
     private final int itersPerEpoch;
-    private final CosineSchedule lrSchedule;   // computed per step: constant memory for any length
-    private final CosineSchedule wdSchedule;
-    private final CosineSchedule momentumSchedule;
+    private CosineSchedule lrSchedule;   // computed per step: constant memory for any length
+    private CosineSchedule wdSchedule;
+    private CosineSchedule momentumSchedule;
+    private long totalSteps;             // the steps the schedules span: epochs x itersPerEpoch, or a budget plan's
+    private Optional<BudgetPlan> plan = Optional.empty();
+    private int healthEvery = HEALTH_EVERY;
+    private final CollapseWatch collapseWatch;
     private long iteration;
     private double trainingSeconds;
     private volatile boolean stopRequested;
@@ -127,11 +136,74 @@ public final class MugsTrainer implements Stateful {
         this.teacherTemperature = new TeacherTemperatureSchedule(config.warmupTeacherTemp(), config.teacherTemp(),
                 config.warmupTeacherTempEpochs());
         this.pairing = new MultiCropPairing(config.studentViews(), config.pairing());
-        this.lrSchedule = new CosineSchedule(config.scaledLr(), config.minLr(), config.epochs(), itersPerEpoch,
-                config.warmupEpochs(), 0);
-        this.wdSchedule = new CosineSchedule(config.weightDecay(), config.weightDecayEnd(), config.epochs(),
-                itersPerEpoch, 0, 0);
-        this.momentumSchedule = new CosineSchedule(config.momentumTeacher(), 1, config.epochs(), itersPerEpoch, 0, 0);
+        laySchedules((long) config.epochs() * itersPerEpoch);
+        this.collapseWatch = new CollapseWatch(config.lossWeights().instanceEnabled() ? config.instanceOut()
+                : config.vit().embedDim(), config.lossWeights().groupEnabled() ? config.prototypes() : 0);
+    }
+
+    /**
+     * The learning-rate, weight-decay and teacher-momentum schedules over {@code steps}: the recipe's curves
+     * ({@code epochs x itersPerEpoch} steps) stretched or squeezed to that length, every warm-up keeping its fraction
+     * of the run.
+     */
+    private void laySchedules(long steps) {
+        this.totalSteps = steps;
+        double perEpoch = stepsPerRecipeEpoch();
+        this.lrSchedule = CosineSchedule.overSteps(config.scaledLr(), config.minLr(), steps,
+                Math.min(steps, Math.round(config.warmupEpochs() * perEpoch)), 0);
+        this.wdSchedule = CosineSchedule.overSteps(config.weightDecay(), config.weightDecayEnd(), steps, 0, 0);
+        this.momentumSchedule = CosineSchedule.overSteps(config.momentumTeacher(), 1, steps, 0, 0);
+    }
+
+    /** Steps per epoch of the recipe's schedules: {@code itersPerEpoch}, or a budget plan's steps / epochs. */
+    private double stepsPerRecipeEpoch() {
+        return plan.isPresent() ? totalSteps / (double) config.epochs() : itersPerEpoch;
+    }
+
+    /**
+     * Lays every schedule over the steps of a time budget ({@link BudgetPlan}) instead of {@code config.epochs()}
+     * epochs: the run then ends after {@code plan.totalSteps()} steps, mid-epoch if need be. The recipe's curves keep
+     * their shape and are stretched or squeezed to the plan: the learning-rate warm-up, the teacher-temperature
+     * warm-up and the frozen last layer keep their fraction of {@code epochs}; the cosines of the learning rate,
+     * weight decay and teacher momentum end at the plan's last step. Call it before the first step of a start.
+     *
+     * @throws IllegalArgumentException when the plan was made for another number of steps per epoch
+     */
+    public void followPlan(BudgetPlan plan) {
+        if (plan.stepsPerEpoch() != itersPerEpoch) {
+            throw new IllegalArgumentException("the budget plan was made for " + plan.stepsPerEpoch() + " steps per "
+                    + "epoch, this data gives " + itersPerEpoch + ": resume on the same data and batch size, or "
+                    + "start a new run folder");
+        }
+        this.plan = Optional.of(plan);
+        laySchedules(plan.totalSteps());
+    }
+
+    /** The budget plan the schedules follow ({@link #followPlan}), if any. */
+    public Optional<BudgetPlan> plan() {
+        return plan;
+    }
+
+    /** Steps of the whole run: {@code epochs x itersPerEpoch}, or the budget plan's. */
+    public long totalSteps() {
+        return totalSteps;
+    }
+
+    /** Epochs the run touches: {@code config.epochs()}, or with a budget plan its whole and partial epochs. */
+    public int epochs() {
+        return Math.toIntExact((totalSteps + itersPerEpoch - 1) / itersPerEpoch);
+    }
+
+    /** The training health is read on every {@code n}-th step ({@link #HEALTH_EVERY} by default). */
+    public void setHealthEvery(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("the health read-out needs a cadence >= 1 step, got " + n);
+        }
+        healthEvery = n;
+    }
+
+    public int healthEvery() {
+        return healthEvery;
     }
 
     /**
@@ -141,7 +213,7 @@ public final class MugsTrainer implements Stateful {
      */
     public StepResult step(MultiCropBatch batch) {
         long it = scheduleIndex();
-        double temperature = teacherTemperature.at(epoch());
+        double temperature = teacherTemperature.at(scheduleEpoch(it));
         DropPathMasks masks = dropPathMasks(batch.batchSize());
         long t0 = System.nanoTime();
         List<TeacherOutputs> teacherShards = teacherForward(batch);
@@ -149,8 +221,12 @@ public final class MugsTrainer implements Stateful {
         List<StudentOutputs> studentShards = studentGradients(batch, teacherShards, masks, temperature);
         long t2 = System.nanoTime();
         Gathered all = collectives(teacherShards, studentShards);
-        long t3 = System.nanoTime();
+        long t3Collectives = System.nanoTime();
         requireFiniteLoss(all.student().losses());
+        Optional<TrainingHealth> health = (iteration + 1) % healthEvery == 0
+                ? Optional.of(health(teacherShards.get(0), studentShards.get(0), temperature, it))
+                : Optional.empty();
+        long t3 = System.nanoTime();   // the health read-out is in no phase
         int clipped = update(all.student().gradients());
         long t4 = System.nanoTime();
         teacherEma(momentumSchedule.at(it));
@@ -159,12 +235,42 @@ public final class MugsTrainer implements Stateful {
         replicas.release(all.gatheredArrays());
         long t6 = System.nanoTime();
         PhaseTimes times = new PhaseTimes(ms(t0, t1), ms(t1, t2),
-                replicas.worldSize() > 1 ? OptionalDouble.of(ms(t2, t3)) : OptionalDouble.empty(),
+                replicas.worldSize() > 1 ? OptionalDouble.of(ms(t2, t3Collectives)) : OptionalDouble.empty(),
                 ms(t3, t4), ms(t4, t5), ms(t5, t6));
         StepResult result = new StepResult(iteration, epoch(), all.student().losses(), lrSchedule.at(it),
-                wdSchedule.at(it), momentumSchedule.at(it), temperature, batch.weakFraction(), clipped, times);
+                wdSchedule.at(it), momentumSchedule.at(it), temperature, batch.weakFraction(), clipped, times,
+                health);
         iteration++;
         return result;
+    }
+
+    /**
+     * The training health of this step ({@link TrainingHealth}) from replica 0's shard of its outputs (with one
+     * replica, the whole batch), before the state changes: the teacher's instance keys and the student's predictions
+     * (or, without the instance loss, the mean patch tokens), the group loss's teacher probabilities with the
+     * centre and temperature of this step, and the instance queue as fed. The collapse watch sees every reading.
+     */
+    private TrainingHealth health(TeacherOutputs teacher, StudentOutputs student, double temperature, long it) {
+        boolean instance = teacher.instanceKeys().isPresent() && student.instancePrediction().isPresent();
+        INDArray t = instance ? teacher.instanceKeys().get() : teacher.patchMean();
+        INDArray s = instance ? student.instancePrediction().get() : student.patchMean();
+        TrainingHealth h = TrainingHealth.measure(t, s,
+                teacher.groupLogits().map(logits -> centre.targets(logits, temperature)),
+                student.groupLogits(), config.studentTemp(),
+                instance ? Optional.of(instanceQueue.contents()) : Optional.empty());
+        collapseWatch.observeAndLog(new CollapseWatch.Reading(iteration, h.teacherStd(), h.teacherRank(),
+                h.teacherEntropyOfMean(), h.teacherMeanEntropy(),
+                scheduleEpoch(it) >= config.warmupTeacherTempEpochs()));
+        return h;
+    }
+
+    /**
+     * The recipe epoch whose per-epoch settings (the teacher temperature) step {@code it} uses: the epoch itself,
+     * or with a budget plan the epoch of the recipe's {@code epochs} that this step's fraction of the plan falls in.
+     */
+    private int scheduleEpoch(long it) {
+        return plan.isPresent() ? (int) Math.min(config.epochs() - 1, (long) (it / stepsPerRecipeEpoch()))
+                : epoch();
     }
 
     private static double ms(long from, long to) {
@@ -258,7 +364,7 @@ public final class MugsTrainer implements Stateful {
      */
     public int update(Map<String, INDArray> gradients) {
         long it = scheduleIndex();
-        boolean freeze = iteration < Math.round(config.freezeLastLayer() * itersPerEpoch);
+        boolean freeze = iteration < Math.round(config.freezeLastLayer() * stepsPerRecipeEpoch());
         List<Map<String, INDArray>> parts = replicas.deal(gradients);
         return replicas.run(r -> {
             List<String> clipped = optimizer.step(parts.get(r), lrSchedule.at(it), wdSchedule.at(it),

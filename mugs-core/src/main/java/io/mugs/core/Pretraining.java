@@ -9,7 +9,9 @@ import io.mugs.engine.Backend;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,10 +53,18 @@ public final class Pretraining {
 
     /**
      * As {@link #fit(MugsConfig, ImageSource, Path, List)}, with loader threads and replicas from {@code run}, which
-     * may differ on every start of the same run folder.
+     * may differ on every start of the same run folder. With {@code run.budgetMinutes() > 0} at the first start, or
+     * whenever the run folder holds a {@link BudgetPlan}, the schedules span the plan's steps instead of
+     * {@code config.epochs()} epochs, and the run ends at its last step ({@link BudgetPlanner}, docs/time-budget.md).
      */
     public static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
                                   List<MugsListener> listeners) throws IOException {
+        return fit(config, run, data, outputDir, listeners, System::nanoTime);
+    }
+
+    /** As {@link #fit(MugsConfig, RunSettings, ImageSource, Path, List)}, timing a budget plan with {@code clock}. */
+    static MugsTrainer fit(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
+                           List<MugsListener> listeners, LongSupplier clock) throws IOException {
         requireArguments(config, run, data, outputDir, listeners);
         Backend.requireSupported();
         run.requireSplits(config);
@@ -63,7 +73,7 @@ public final class Pretraining {
         MemoryBudget budget = Backend.isCuda() ? MemoryBudget.estimate(config, run)
                 : MemoryBudget.requireFits(config, run);
         try (RunLock lock = RunLock.acquire(outputDir)) {
-            return fitLocked(config, run, data, outputDir, listeners, budget);
+            return fitLocked(config, run, data, outputDir, listeners, budget, clock);
         }
     }
 
@@ -88,24 +98,29 @@ public final class Pretraining {
     }
 
     private static MugsTrainer fitLocked(MugsConfig config, RunSettings run, ImageSource data, Path outputDir,
-                                         List<MugsListener> listeners, MemoryBudget budget) throws IOException {
+                                         List<MugsListener> listeners, MemoryBudget budget, LongSupplier clock)
+            throws IOException {
         RunFolder.removeStaleTemporaryFiles(outputDir);
         Optional<RunCheckpoints.Loaded> resume = RunCheckpoints.newestIntact(outputDir);
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(config.crops()),
                 config.batchSize(), run.workers(), 2 * run.workers(), config.seed())) {
+            Optional<BudgetPlan> stored = BudgetPlanner.stored(outputDir, run, loader.stepsPerEpoch());
             if (resume.isPresent()) {
                 ResumePolicy.check("run folder " + outputDir, resume.get().config(), config,
-                        RunCheckpoints.iteration(resume.get()), loader.stepsPerEpoch());
+                        RunCheckpoints.iteration(resume.get()), loader.stepsPerEpoch(), stored);
             }
             RunFolder.writeConfig(outputDir, config);   // only after the resume check
             MugsTrainer trainer = new MugsTrainer(config, run, loader.stepsPerEpoch());
+            BudgetPlanner.plan(stored, run, outputDir, trainer, loader, resume.isPresent(), clock)
+                    .ifPresent(trainer::followPlan);
             if (resume.isPresent()) {
                 RunCheckpoints.load(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", LogText.quoted(resume.get().file()), trainer.iteration());
             }
-            LOG.info("{}: {} images, {} steps/epoch, {} epochs, {}; memory {}", LogText.quoted(outputDir),
-                    loader.source().size(), loader.stepsPerEpoch(), config.epochs(), Backend.describe(),
-                    budget.describe());
+            LOG.info("{}: {} images, {} steps/epoch, {}, {}; memory {}", LogText.quoted(outputDir),
+                    loader.source().size(), loader.stepsPerEpoch(), trainer.plan().isPresent()
+                            ? trainer.totalSteps() + " steps (the budget plan)" : config.epochs() + " epochs",
+                    Backend.describe(), budget.describe());
             listeners.forEach(l -> l.onFitStart(trainer));
             if (trainer.stopRequested()) {   // e.g. a spent time budget: not one step
                 listeners.forEach(l -> l.onFitEnd(trainer));
@@ -113,7 +128,7 @@ public final class Pretraining {
             }
             try (StopSignals signals = StopSignals.install()) {
                 boolean stopped = false;
-                while (!stopped && trainer.epoch() < config.epochs()) {
+                while (!stopped && trainer.iteration() < trainer.totalSteps()) {
                     int epoch = trainer.epoch();
                     int from = (int) (trainer.iteration() % loader.stepsPerEpoch());
                     long mark = System.nanoTime();
@@ -125,6 +140,9 @@ public final class Pretraining {
                         mark = now;
                         listeners.forEach(l -> l.onStep(trainer, r));
                         stopOnSignal(signals, trainer, outputDir, loader.stepsPerEpoch());
+                        if (trainer.iteration() >= trainer.totalSteps()) {   // a budget plan ends mid-epoch
+                            break;
+                        }
                         if (trainer.stopRequested()) {
                             stopped = true;
                             LOG.info("stopping early at iteration {} (epoch {}), as requested by a listener",
@@ -136,6 +154,9 @@ public final class Pretraining {
                     stopOnSignal(signals, trainer, outputDir, loader.stepsPerEpoch());
                 }
             }
+            trainer.plan().filter(p -> trainer.iteration() >= p.totalSteps()).ifPresent(p -> LOG.info(String.format(
+                    Locale.ROOT, "the budget plan's %d steps are done: %.2f training minutes of the %s planned",
+                    p.totalSteps(), trainer.trainingSeconds() / 60, BudgetPlanner.minutes(p.budgetMinutes()))));
             listeners.forEach(l -> l.onFitEnd(trainer));
             return trainer;
         }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,6 +15,8 @@ import org.slf4j.LoggerFactory;
  * checkpoint restore on a single file. It compares recipes only ({@link MugsConfig}); {@link RunSettings}
  * (workers, replicas) may differ on every start and are never compared.
  * <ul>
+ *   <li>A run that follows a time budget's {@link BudgetPlan} has the plan's length; its {@code epochs} may not
+ *       change.</li>
  *   <li>{@code epochs} may grow, or shrink down to the epochs already trained; the cosine schedules are recomputed
  *       for the new length (one WARN line). Fewer epochs than already trained is refused.</li>
  *   <li>The optimisation settings {@link #OPTIMISATION} (learning rate, weight decay, clipping) may change, e.g. to
@@ -46,7 +49,23 @@ public final class ResumePolicy {
      */
     public static void check(String subject, MugsConfig stored, MugsConfig requested, long iteration,
                              int stepsPerEpoch) {
+        check(subject, stored, requested, iteration, stepsPerEpoch, Optional.empty());
+    }
+
+    /**
+     * As {@link #check(String, MugsConfig, MugsConfig, long, int)} for a run that follows a time budget's
+     * {@code plan}: its length is the plan's steps, and {@code epochs} only sets where its warm-ups end (their
+     * fraction of the run), so it may not change.
+     */
+    public static void check(String subject, MugsConfig stored, MugsConfig requested, long iteration,
+                             int stepsPerEpoch, Optional<BudgetPlan> plan) {
         List<String> diff = differences(stored, requested);
+        if (plan.isPresent() && diff.contains("epochs")) {
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "%s follows a budget plan of %d steps "
+                    + "(%s); there epochs (%d) only sets the fraction of the run its warm-ups take, and changing it "
+                    + "to %d would move them half-way: resume with the stored epochs, or start a new run folder",
+                    subject, plan.get().totalSteps(), BudgetPlan.FILE, stored.epochs(), requested.epochs()));
+        }
         List<String> refused = diff.stream().filter(f -> !f.equals("epochs") && !OPTIMISATION.contains(f)).toList();
         if (!refused.isEmpty()) {
             throw new IllegalArgumentException(subject + " holds a run with another configuration (it differs in "

@@ -19,8 +19,12 @@ import java.util.Set;
  * @param workers  data-loading threads (2); the loader prepares up to {@code 2 * workers} batches ahead
  * @param replicas data-parallel replicas sharing one state (1); each runs {@code batchSize / replicas} images of every
  *                 step in its own thread (docs/data-parallel.md); the batch must split evenly
+ * @param budgetMinutes training minutes to lay the schedules over (0, the default: none, the schedules span
+ *                 {@code epochs}): the first start measures the step time and writes a {@link BudgetPlan}, which
+ *                 every later start of the run folder follows ({@code mugs pretrain --budget-minutes};
+ *                 docs/time-budget.md)
  */
-public record RunSettings(int workers, int replicas) {
+public record RunSettings(int workers, int replicas, double budgetMinutes) {
 
     /** The names {@link #with} accepts, as in {@code --set workers=4}. */
     public static final Set<String> NAMES = Set.of("workers", "replicas");
@@ -32,19 +36,36 @@ public record RunSettings(int workers, int replicas) {
         if (replicas < 1) {
             throw new IllegalArgumentException("Invalid run settings: replicas must be >= 1, got " + replicas);
         }
+        if (!(budgetMinutes >= 0) || !Double.isFinite(budgetMinutes)) {
+            throw new IllegalArgumentException("Invalid run settings: the budget must be positive minutes (or 0 for "
+                    + "none), got " + budgetMinutes);
+        }
     }
 
-    /** Two loader threads, one replica. */
+    /** Settings without a time budget. */
+    public RunSettings(int workers, int replicas) {
+        this(workers, replicas, 0);
+    }
+
+    /** Two loader threads, one replica, no time budget. */
     public static RunSettings defaults() {
         return new RunSettings(2, 1);
     }
 
     public RunSettings withWorkers(int workers) {
-        return new RunSettings(workers, replicas);
+        return new RunSettings(workers, replicas, budgetMinutes);
     }
 
     public RunSettings withReplicas(int replicas) {
-        return new RunSettings(workers, replicas);
+        return new RunSettings(workers, replicas, budgetMinutes);
+    }
+
+    /** These settings with the schedules laid over {@code minutes} of training (see {@link BudgetPlan}). */
+    public RunSettings withBudgetMinutes(double minutes) {
+        if (!(minutes > 0)) {
+            throw new IllegalArgumentException("the budget must be positive minutes, got " + minutes);
+        }
+        return new RunSettings(workers, replicas, minutes);
     }
 
     /** True when {@code assignment} ({@code path=value}) names a run setting rather than a recipe field. */
@@ -75,7 +96,7 @@ public record RunSettings(int workers, int replicas) {
             }
             node.set(a.substring(0, eq).trim(), value);
         }
-        return new RunSettings(node.get("workers").intValue(), node.get("replicas").intValue());
+        return new RunSettings(node.get("workers").intValue(), node.get("replicas").intValue(), budgetMinutes);
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.mugs.core;
 
 import java.util.Map;
+import java.util.Optional;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -11,7 +12,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * @param losses    {@code loss} first, then each enabled component ({@code loss_instance}, ...)
  * @param gradients parameter name -> gradient (the update clips them in place)
- * @param patchMean [2B, D]
+ * @param patchMean          [2B, D]
+ * @param instancePrediction the instance head's predictions for the two global views [2B, K] (L2-normalised; with
+ *                           the instance loss), read by the training-health read-outs
+ * @param groupLogits        the group head's logits for the two global views [2B, P] (with the group loss), read by
+ *                           the training-health read-outs
  */
-public record StudentOutputs(Map<String, Double> losses, Map<String, INDArray> gradients, INDArray patchMean) {
+public record StudentOutputs(Map<String, Double> losses, Map<String, INDArray> gradients, INDArray patchMean,
+                             Optional<INDArray> instancePrediction, Optional<INDArray> groupLogits) {
+
+    /** Outputs without the health read-outs' values. */
+    public StudentOutputs(Map<String, Double> losses, Map<String, INDArray> gradients, INDArray patchMean) {
+        this(losses, gradients, patchMean, Optional.empty(), Optional.empty());
+    }
 }

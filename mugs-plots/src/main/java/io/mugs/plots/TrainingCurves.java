@@ -17,7 +17,7 @@ import org.knowm.xchart.XYSeries;
 /**
  * Training curves from a run's {@code metrics.jsonl} (written by the trainer's metrics listener), drawn with
  * XChart: losses, learning rate and k-NN accuracy (or a fine-tuning run's test top-1) against the iteration, one PNG
- * each.
+ * each, and the training health ({@code health_...} fields, docs/training-health.md) in health.png.
  *
  * <pre>{@code
  * List<Path> pngs = TrainingCurves.write(Path.of("runs/fm/metrics.jsonl"), Path.of("runs/fm/curves"));
@@ -91,7 +91,64 @@ public final class TrainingCurves {
         if (s.containsKey("test_top1")) {     // a fine-tuning run
             written.add(chart(outDir.resolve("top1.png"), "Test top-1", "accuracy", s, List.of("test_top1")));
         }
+        if (s.keySet().stream().anyMatch(k -> k.startsWith(HEALTH))) {
+            written.add(health(outDir.resolve("health.png"), s));
+        }
         return written;
+    }
+
+    private static final String HEALTH = "health_";
+
+    /** The panels of health.png: title and the {@code health_} series drawn in it. */
+    private static final List<Map.Entry<String, List<String>>> HEALTH_PANELS = List.of(
+            Map.entry("Std per dimension of the L2-normalised embeddings", List.of("teacher_std", "student_std")),
+            Map.entry("Effective rank of the embeddings", List.of("teacher_rank", "student_rank")),
+            Map.entry("Prototype entropy (nats)", List.of("teacher_entropy_of_mean", "teacher_mean_entropy",
+                    "student_entropy_of_mean", "student_mean_entropy")),
+            Map.entry("Instance similarity and prototype agreement", List.of("positive", "hardest_negative",
+                    "agreement")));
+
+    /**
+     * The training health (docs/training-health.md) in one picture of up to four panels: the spread and the
+     * effective rank of the embeddings, the prototype entropies, and the instance similarities with the prototype
+     * agreement; a panel whose series the log lacks is left out.
+     */
+    static Path health(Path file, Map<String, List<double[]>> s) throws IOException {
+        List<java.awt.image.BufferedImage> panels = new ArrayList<>();
+        for (Map.Entry<String, List<String>> panel : HEALTH_PANELS) {
+            List<String> names = panel.getValue().stream().filter(n -> s.containsKey(HEALTH + n)).toList();
+            if (names.isEmpty()) {
+                continue;
+            }
+            XYChart chart = new XYChartBuilder().width(640).height(400).title(panel.getKey()).xAxisTitle("iteration")
+                    .build();
+            chart.getStyler().setMarkerSize(0);
+            chart.getStyler().setXAxisDecimalPattern("0");
+            chart.getStyler().setYAxisDecimalPattern("0.###");
+            for (String name : names) {
+                List<double[]> pts = s.get(HEALTH + name);
+                chart.addSeries(name.replace('_', ' '), pts.stream().mapToDouble(p -> p[0]).toArray(),
+                        pts.stream().mapToDouble(p -> p[1]).toArray())
+                        .setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+            }
+            panels.add(BitmapEncoder.getBufferedImage(chart));
+        }
+        int columns = Math.min(2, panels.size());
+        int rows = (panels.size() + 1) / 2;
+        java.awt.image.BufferedImage all = new java.awt.image.BufferedImage(640 * columns, 400 * rows,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.awt.Graphics2D g = all.createGraphics();
+        try {
+            g.setColor(java.awt.Color.WHITE);
+            g.fillRect(0, 0, all.getWidth(), all.getHeight());
+            for (int i = 0; i < panels.size(); i++) {
+                g.drawImage(panels.get(i), 640 * (i % 2), 400 * (i / 2), null);
+            }
+        } finally {
+            g.dispose();
+        }
+        javax.imageio.ImageIO.write(all, "png", file.toFile());
+        return file;
     }
 
     /** What the x axis of {@link #compare} shows. */

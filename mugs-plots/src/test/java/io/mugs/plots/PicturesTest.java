@@ -139,6 +139,29 @@ class PicturesTest {
     }
 
     @Test
+    void healthFieldsGetAHealthPictureWithOnePanelPerGroupOfReadOuts(@TempDir Path dir) throws IOException {
+        Path log = dir.resolve("metrics.jsonl");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 30; i++) {
+            sb.append(String.format(java.util.Locale.ROOT, "{\"iteration\":%d,\"loss\":%.3f", i, 5 - i * 0.1));
+            if (i % 10 == 9) {   // the instance loss alone: std, rank and similarities, no prototype panel
+                sb.append(String.format(java.util.Locale.ROOT, ",\"health_teacher_std\":%.3f,\"health_student_std\""
+                        + ":%.3f,\"health_teacher_rank\":%.1f,\"health_positive\":%.2f,\"health_hardest_negative\""
+                        + ":%.2f", 0.2 - i / 300.0, 0.19, 10 - i / 10.0, 0.5, 0.4));
+            }
+            sb.append("}\n");
+        }
+        Files.writeString(log, sb);
+        List<Path> pngs = TrainingCurves.write(log, dir.resolve("curves"));
+        assertEquals(List.of("losses.png", "health.png"), pngs.stream().map(p -> p.getFileName().toString()).toList());
+        BufferedImage img = ImageIO.read(dir.resolve("curves/health.png").toFile());
+        assertEquals(1280, img.getWidth());     // three panels: two columns, two rows
+        assertEquals(800, img.getHeight());
+        assertTrue(distinctColours(img) > 5);
+        assertEquals(3, TrainingCurves.read(log).get("health_teacher_std").size());
+    }
+
+    @Test
     void compareDrawsOneSeriesOfSeveralRunsAgainstTrainingMinutes(@TempDir Path dir) throws IOException {
         Path a = dir.resolve("a.jsonl");
         Path b = dir.resolve("b.jsonl");

@@ -13,8 +13,9 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>complete collapse: the teacher's standard deviation per dimension below 20 % of {@code 1/sqrt(d)};</li>
  *   <li>dimensional collapse: the teacher's effective rank below 2 (the batch on a line);</li>
- *   <li>one prototype dominating: the entropy of the teacher's mean prototype distribution below 10 % of
- *       {@code log K};</li>
+ *   <li>a few prototypes taking every image: the entropy of the teacher's mean prototype distribution below 25 %
+ *       of {@code log K} (with K = 1024, the batch on fewer than about 6 prototypes; a run without centring gets
+ *       there within 120 steps, docs/training-health.md);</li>
  *   <li>uniform prototypes: the teacher's mean per-image entropy above 95 % of {@code log K} after the
  *       temperature warm-up.</li>
  * </ul>
@@ -96,11 +97,11 @@ public final class CollapseWatch {
                     + "effective rank %.2f (a batch on a line); raise the instance loss weight or the queue size, "
                     + "or lower the learning rate", r.iteration(), r.effectiveRank());
         }
-        if (prototypes > 0 && r.entropyOfMean() < 0.1 * logK) {
+        if (prototypes > 0 && r.entropyOfMean() < 0.25 * logK) {
             return String.format(Locale.ROOT, "prototype collapse at step %d: the entropy of the teacher's mean "
-                    + "prototype distribution is %.3f nats of at most %.3f (one prototype takes every image); the "
-                    + "centre is not keeping up: lower centreMomentum or raise teacherTemp",
-                    r.iteration(), r.entropyOfMean(), logK);
+                    + "prototype distribution is %.3f nats of at most %.3f (the batch sits on about %.0f of the %d "
+                    + "prototypes); the centre is not keeping up: lower centreMomentum or raise teacherTemp",
+                    r.iteration(), r.entropyOfMean(), logK, Math.exp(r.entropyOfMean()), prototypes);
         }
         if (prototypes > 0 && r.temperatureWarmedUp() && r.meanEntropy() > 0.95 * logK) {
             return String.format(Locale.ROOT, "uniform prototypes at step %d: the teacher's per-image prototype "

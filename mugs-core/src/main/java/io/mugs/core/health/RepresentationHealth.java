@@ -1,6 +1,8 @@
 package io.mugs.core.health;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Label-free read-outs of a batch of embeddings and prototype outputs that tell a learning run from a collapsing or
@@ -176,20 +178,26 @@ public final class RepresentationHealth {
     public static double[] positiveAndHardestNegative(INDArray queries, INDArray keys, INDArray negatives) {
         double[][] q = normalisedRows(queries);
         double[][] k = normalisedRows(keys);
-        double[][] n = normalisedRows(negatives);
+        if (negatives.rank() != 2 || negatives.size(0) < 1 || negatives.size(1) != q[0].length) {
+            throw new IllegalArgumentException("expected negatives [Q, " + q[0].length + "] with Q >= 1, got shape "
+                    + java.util.Arrays.toString(negatives.shape()));
+        }
         if (q.length != k.length) {
             throw new IllegalArgumentException("one positive key per query: " + q.length + " queries, " + k.length
                     + " keys");
         }
         double positive = 0;
-        double hardest = 0;
         for (int i = 0; i < q.length; i++) {
             positive += dot(q[i], k[i]);
-            double max = Double.NEGATIVE_INFINITY;
-            for (double[] neg : n) {
-                max = Math.max(max, dot(q[i], neg));
-            }
-            hardest += max;
+        }
+        // [B, Q] cosines as one double-precision product: a queue of 4096 is 0.5 M dot products.
+        INDArray n = negatives.castTo(DataType.DOUBLE).dup('c');
+        n.diviColumnVector(org.nd4j.linalg.ops.transforms.Transforms.max(n.norm2(1).reshape(-1, 1), 1e-12));
+        INDArray qn = Nd4j.createFromArray(q);
+        INDArray largest = qn.mmul(n.transpose()).max(1);
+        double hardest = largest.sumNumber().doubleValue();
+        for (INDArray a : new INDArray[] {n, qn, largest}) {
+            a.close();
         }
         return new double[] {positive / q.length, hardest / q.length};
     }
@@ -239,6 +247,16 @@ public final class RepresentationHealth {
             throw new IllegalArgumentException("expected a batch [B, d] with B, d >= 1, got shape "
                     + java.util.Arrays.toString(x.shape()));
         }
-        return x.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).toDoubleMatrix();
+        // One bulk copy: INDArray.toDoubleMatrix goes row by row, about 1 s for a 4096-row queue.
+        INDArray c = x.castTo(DataType.DOUBLE).dup('c');
+        double[] flat = c.data().asDouble();
+        int b = (int) x.size(0);
+        int d = (int) x.size(1);
+        double[][] out = new double[b][];
+        for (int i = 0; i < b; i++) {
+            out[i] = java.util.Arrays.copyOfRange(flat, i * d, (i + 1) * d);
+        }
+        c.close();
+        return out;
     }
 }

@@ -121,6 +121,15 @@ class RepresentationHealthTest {
         }
         assertTrue(w.orElseThrow().startsWith("prototype collapse at step 2: the entropy of the teacher's mean "
                 + "prototype distribution is 0.050 nats of at most 6.931"), w.get());
+        // The line is at a quarter of log K: just above it is quiet, just below it warns.
+        double quarter = 0.25 * Math.log(1024);
+        CollapseWatch above = new CollapseWatch(64, 1024);
+        CollapseWatch below = new CollapseWatch(64, 1024);
+        for (int i = 0; i < CollapseWatch.PATIENCE; i++) {
+            assertEquals(Optional.empty(), above.observe(reading(i, 0.1, 20, quarter + 1e-9, 1)));
+            w = below.observe(reading(i, 0.1, 20, quarter - 1e-9, 1));
+        }
+        assertTrue(w.isPresent());
     }
 
     private static CollapseWatch.Reading reading(long it, double std, double rank, double hMean, double meanH) {

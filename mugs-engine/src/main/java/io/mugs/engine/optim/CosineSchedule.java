@@ -33,6 +33,31 @@ public final class CosineSchedule {
         this.warm = Math.round(warmupEpochs * itersPerEpoch);
     }
 
+    private CosineSchedule(double base, double end, long totalSteps, long warmupSteps, double warmupStart) {
+        if (totalSteps < 1 || warmupSteps < 0 || warmupSteps > totalSteps) {
+            throw new IllegalArgumentException("schedule needs steps >= 1 and 0 <= warm-up steps <= steps, got "
+                    + totalSteps + " and " + warmupSteps);
+        }
+        this.base = base;
+        this.end = end;
+        this.warmupStart = warmupStart;
+        this.total = totalSteps;
+        this.warm = warmupSteps;
+    }
+
+    /**
+     * The schedule laid over a number of steps rather than whole epochs (a time budget ends mid-epoch): the same
+     * values as {@link Schedules#cosineSteps} (bit for bit), computed per step.
+     *
+     * <pre>{@code
+     * CosineSchedule lr = CosineSchedule.overSteps(1e-3, 1e-6, 12_345, 188, 0);
+     * }</pre>
+     */
+    public static CosineSchedule overSteps(double base, double end, long totalSteps, long warmupSteps,
+                                           double warmupStart) {
+        return new CosineSchedule(base, end, totalSteps, warmupSteps, warmupStart);
+    }
+
     /** Iterations the schedule spans: epochs x iterations per epoch. */
     public long length() {
         return total;
