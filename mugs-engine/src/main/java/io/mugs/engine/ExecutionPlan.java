@@ -75,7 +75,9 @@ final class ExecutionPlan implements AutoCloseable {
 
     /** Runs the graph once on {@code feed}, choosing every op's arrays; {@link #results()} holds the values. */
     void build(Map<String, INDArray> feed) {
-        new PlanBuilder(this, order, requested, rewrite).build(feed);
+        List<SameDiffOp> ops = rewrite && Kernels.enabledJavaOps().contains("gelu")
+                ? GeluFusion.apply(graph, order, requested) : order;
+        new PlanBuilder(this, ops, requested, rewrite).build(feed);
     }
 
     List<Listener> activeListeners() {

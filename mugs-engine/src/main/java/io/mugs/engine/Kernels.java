@@ -15,18 +15,20 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * </ol>
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
  * {@code default} (the measured winners, {@link #DEFAULT_OPS}), {@code all}, {@code none}, or a comma-separated
- * list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}).
+ * list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}) and {@code gelu}, the
+ * exact GELU and its backward fused into one kernel each way ({@link GeluFusion}).
  *
  * <pre>{@code
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
  * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
+ * java -Dmugs.engine.javaKernels=default,gelu ...  # the defaults and the fused GELU
  * }</pre>
  */
 public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp");
+            "matmul_bp", "gelu");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -43,6 +45,9 @@ public final class Kernels {
     /** The kernel for {@code op} on this backend, or {@code null} for the op's own native implementation. */
     static Kernel forOp(DynamicCustomOp op, INDArray[] args, INDArray[] outputs, boolean[] planned,
                         Rewrites.Scratch scratch) {
+        if (op instanceof GeluFusion.Fused gelu) {
+            return fusedGelu(gelu, args, outputs);
+        }
         Set<String> java = enabledJavaOps();
         if (!java.isEmpty()) {
             Kernel k = CpuKernels.forOp(op, args, outputs, java);
@@ -51,6 +56,18 @@ public final class Kernels {
             }
         }
         return Rewrites.forOp(op, args, outputs, planned, scratch);
+    }
+
+    /** A fused GELU's kernel: only planned when the {@code gelu} kernel is on, so it has no native fallback. */
+    private static Kernel fusedGelu(GeluFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+        for (INDArray a : args) {
+            if (!NativeRows.supports(a) || a.length() != outputs[0].length() || a.dataType() != outputs[0].dataType()) {
+                throw new UnsupportedGraphException("the fused GELU needs contiguous FLOAT or DOUBLE arrays of one "
+                        + "shape, got " + java.util.Arrays.toString(a.shape()) + " " + a.dataType()
+                        + "; leave gelu out of -Dmugs.engine.javaKernels");
+            }
+        }
+        return op.backward ? ExactGelu.backward(args, outputs[0]) : ExactGelu.forward(args, outputs[0]);
     }
 
     /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */
@@ -77,6 +94,10 @@ public final class Kernels {
         Set<String> out = new LinkedHashSet<>();
         for (String name : s.split(",")) {
             String n = name.trim();
+            if (n.equalsIgnoreCase("default")) {
+                out.addAll(DEFAULT_OPS);
+                continue;
+            }
             if (!JAVA_OPS.contains(n)) {
                 throw new IllegalArgumentException("mugs.engine.javaKernels: no Java kernel for \"" + n
                         + "\"; use default, all, none or some of " + new java.util.TreeSet<>(JAVA_OPS));

@@ -1,0 +1,234 @@
+package io.mugs.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erfc;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * The fused exact GELU: its erfc against reference values, its kernels against the libnd4j op sequence SameDiff runs
+ * (DOUBLE 1e-10, FLOAT 1e-5 relative to the output's largest magnitude, sizes that split over the cores), and the
+ * plan-level fusion against SameDiff's own session.
+ */
+class GeluKernelTest {
+
+    private static final double INV_SQRT2 = 1 / Math.sqrt(2);
+
+    enum Precision {
+        DOUBLE(DataType.DOUBLE, 1e-10), FLOAT(DataType.FLOAT, 1e-5);
+
+        final DataType type;
+        final double tolerance;
+
+        Precision(DataType type, double tolerance) {
+            this.type = type;
+            this.tolerance = tolerance;
+        }
+    }
+
+    @AfterEach
+    void defaultKernels() {
+        Kernels.select(null);
+    }
+
+    @Test
+    void erfcMatchesReferenceValuesToDoublePrecision() {
+        // Python's math.erfc (an independent implementation).
+        double[][] reference = {{0, 1.0}, {0.1, 0.8875370839817152}, {0.3, 0.6713732405408726},
+                {0.46875, 0.507386526782062}, {0.5, 0.4795001221869535}, {1, 0.15729920705028513},
+                {2, 0.004677734981047265}, {3, 2.2090496998585438e-05}, {4, 1.541725790028002e-08},
+                {4.5, 1.9661604415428873e-10}, {5, 1.5374597944280351e-12}, {10, 2.088487583762545e-45},
+                {20, 5.3958656116079005e-176}, {-0.2, 1.2227025892104786}, {-1, 1.842700792949715},
+                {-3, 1.9999779095030015}, {-6, 2.0}};
+        for (double[] r : reference) {
+            assertEquals(r[1], ExactGelu.erfc(r[0]), 1e-14 * r[1], "erfc(" + r[0] + ")");
+        }
+    }
+
+    @Test
+    void singlePrecisionErfcIsWithinItsStatedError() {
+        double worst = 0;
+        for (double z = -9; z <= 9; z += 1e-3) {
+            double exact = ExactGelu.erfc(z);
+            worst = Math.max(worst, Math.abs(ExactGelu.erfcSingle(z) - exact) / exact);
+        }
+        assertTrue(worst < 1.3e-7, "largest relative error " + worst);
+        assertTrue(worst > 1e-9, "a float-precision approximation, not the double one: " + worst);
+    }
+
+    @Test
+    void derivativeMatchesCentralDifferences() {
+        for (double x = -6; x <= 6; x += 0.37) {
+            double h = 1e-5;
+            double numeric = (ExactGelu.gelu(x + h, false) - ExactGelu.gelu(x - h, false)) / (2 * h);
+            assertEquals(numeric, ExactGelu.geluDerivative(x, false), 1e-9, "gelu'(" + x + ")");
+            assertEquals(ExactGelu.geluDerivative(x, false), ExactGelu.geluDerivative(x, true), 2e-7,
+                    "float-precision gelu'(" + x + ")");
+        }
+    }
+
+    private static INDArray input(DataType type, long seed, long... shape) {
+        Nd4j.getRandom().setSeed(seed);
+        INDArray x = Nd4j.randn(DataType.DOUBLE, shape).muli(2.5);
+        // The far tails (erfc's third range and underflow) and zero.
+        double[] extremes = {0, -30, 30, -7.5, 7.5, -5.7, 5.7};
+        for (int i = 0; i < extremes.length && i < x.length(); i++) {
+            x.putScalar(i * (x.length() / extremes.length), extremes[i]);
+        }
+        return x.castTo(type);
+    }
+
+    /** libnd4j's sequence for {@code x/2 · erfc(-x/√2)}, as SameDiff runs it. */
+    private static INDArray nativeForward(INDArray x) {
+        INDArray e = x.ulike();
+        Nd4j.exec(new Erfc(x.mul(-INV_SQRT2), e));
+        return x.mul(e).muli(0.5);
+    }
+
+    /** libnd4j's sequence for SameDiff's backward of the same. */
+    private static INDArray nativeBackward(INDArray x, INDArray dy) {
+        INDArray u = x.mul(-INV_SQRT2);
+        INDArray e = x.ulike();
+        Nd4j.exec(new Erfc(u, e));
+        INDArray g = dy.mul(0.5);
+        INDArray dx1 = g.mul(e);
+        INDArray de = g.mul(x);
+        INDArray du = Transforms.exp(u.mul(u).muli(-1)).muli(-2 / Math.sqrt(Math.PI)).muli(de);
+        return dx1.addi(du.muli(-INV_SQRT2));
+    }
+
+    private static void assertMatches(INDArray expected, INDArray actual, Precision p, String what) {
+        double scale = Math.max(1e-3, expected.amaxNumber().doubleValue());
+        double diff = expected.sub(actual).amaxNumber().doubleValue();
+        assertTrue(diff <= p.tolerance * scale, what + " " + p + ": max difference " + diff + " against " + scale);
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void forwardAndBackwardKernelsMatchLibnd4j(Precision p) {
+        // [1088, 384] is the fm step's MLP size: above mugs.engine.parallelWork, it splits over the cores.
+        for (long[] shape : new long[][] {{7, 5}, {3, 1001}, {1088, 384}, {2, 4, 17, 24}}) {
+            INDArray x = input(p.type, 1, shape);
+            INDArray dy = input(p.type, 2, shape);
+            INDArray y = Nd4j.zeros(p.type, shape).addi(7);
+            INDArray dx = Nd4j.zeros(p.type, shape).addi(7);
+            ExactGelu.forward(new INDArray[] {x}, y).run();
+            ExactGelu.backward(new INDArray[] {x, dy}, dx).run();
+            String what = java.util.Arrays.toString(shape);
+            assertMatches(nativeForward(x), y, p, "gelu " + what);
+            assertMatches(nativeBackward(x, dy), dx, p, "gelu backward " + what);
+        }
+    }
+
+    /** Two exact GELU layers (written as Layers.gelu writes them) and a loss reading the second. */
+    private static SameDiff twoLayers(DataType type, boolean erfcAlsoRead) {
+        Nd4j.getRandom().setSeed(5);
+        SameDiff sd = SameDiff.create();
+        SDVariable x = sd.placeHolder("x", type, -1, 12);
+        SDVariable w1 = sd.var("w1", Nd4j.randn(DataType.DOUBLE, 12, 40).castTo(type));
+        SDVariable w2 = sd.var("w2", Nd4j.randn(DataType.DOUBLE, 40, 16).divi(4).castTo(type));
+        SDVariable h = x.mmul(w1);
+        SDVariable e = sd.math.erfc(h.mul(-INV_SQRT2));
+        SDVariable g1 = h.mul(e).mul(0.5);
+        SDVariable h2 = g1.mmul(w2);
+        SDVariable g2 = h2.mul(sd.math.erfc(h2.mul(-INV_SQRT2))).mul(0.5);
+        SDVariable c = sd.constant("c", Nd4j.randn(DataType.DOUBLE, 1, 16).castTo(type));
+        SDVariable loss = g2.mul(c).sum();
+        if (erfcAlsoRead) {
+            loss = loss.add(e.mean());
+        }
+        sd.identity("loss", loss);
+        sd.setLossVariables("loss");
+        return sd;
+    }
+
+    private static void assertClose(INDArray expected, INDArray actual, double tol, String what) {
+        double scale = Math.max(expected.norm2Number().doubleValue(), 1e-30);
+        double diff = expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE)).norm2Number().doubleValue();
+        assertTrue(diff <= tol * scale, what + ": relative difference " + diff / scale + " > " + tol);
+    }
+
+    private static int opsPerRun(String kernels, SameDiff sd, Map<String, INDArray> feed) {
+        Kernels.select(kernels);
+        try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("w1", "w2"))) {
+            exec.run(feed);
+            return exec.opsPerRun();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void fusedPlanEqualsSameDiffAndRunsTwoOpsPerGeluInsteadOfFifteen(Precision p) {
+        SameDiff sd = twoLayers(p.type, false);
+        Map<String, INDArray> feed = Map.of("x", input(p.type, 3, 300, 12));
+        var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("w1", "w2"));
+        Kernels.select("gelu");
+        try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("w1", "w2"))) {
+            for (int run = 0; run < 3; run++) {
+                GraphExecutor.Result ours = exec.run(run == 1 ? Map.of("x", input(p.type, 4, 300, 12)) : feed);
+                if (run == 1) {
+                    continue;
+                }
+                assertClose(theirs.getOutputs().get("loss"), ours.outputs().get("loss"), p.tolerance, "loss");
+                assertClose(theirs.getGradients().get("w1"), ours.gradients().get("w1"), p.tolerance, "dw1");
+                assertClose(theirs.getGradients().get("w2"), ours.gradients().get("w2"), p.tolerance, "dw2");
+            }
+        }
+        // Each GELU: 4 forward + 11 backward ops become 1 + 1.
+        assertEquals(opsPerRun("none", sd, feed) - 2 * 13, opsPerRun("gelu", sd, feed));
+    }
+
+    @Test
+    void aGeluWhoseIntermediateIsReadElsewhereIsLeftAlone() {
+        SameDiff sd = twoLayers(DataType.DOUBLE, true);
+        Map<String, INDArray> feed = Map.of("x", input(DataType.DOUBLE, 6, 20, 12));
+        var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("w1", "w2"));
+        Kernels.select("gelu");
+        try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("w1", "w2"))) {
+            GraphExecutor.Result ours = exec.run(feed);
+            assertClose(theirs.getGradients().get("w1"), ours.gradients().get("w1"), 1e-10, "dw1");
+            assertClose(theirs.getGradients().get("w2"), ours.gradients().get("w2"), 1e-10, "dw2");
+        }
+        // Only the second GELU is fused: the first one's erfc is read by the loss.
+        assertEquals(opsPerRun("none", sd, feed) - 13, opsPerRun("gelu", sd, feed));
+    }
+
+    @Test
+    void inferenceFusesTheForward() {
+        SameDiff sd = twoLayers(DataType.FLOAT, false);
+        String out = sd.getVariable("loss").name();
+        Map<String, INDArray> feed = Map.of("x", input(DataType.FLOAT, 7, 64, 12));
+        double expected = sd.output(feed, List.of(out)).get(out).getDouble(0);
+        int[] ops = new int[2];
+        for (int i = 0; i < 2; i++) {
+            Kernels.select(i == 0 ? "none" : "gelu");
+            try (GraphExecutor exec = GraphExecutor.outputs(sd, List.of(out))) {
+                assertEquals(expected, exec.run(feed).outputs().get(out).getDouble(0), 1e-5 * Math.abs(expected));
+                ops[i] = exec.opsPerRun();
+            }
+        }
+        assertEquals(ops[0] - 2 * 3, ops[1]);
+    }
+
+    @Test
+    void selectionNamesGeluAndCombinesWithTheDefaults() {
+        assertEquals(Set.of("gelu"), Kernels.parse("gelu"));
+        Set<String> both = Kernels.parse("default, gelu");
+        assertTrue(both.containsAll(Kernels.DEFAULT_OPS) && both.contains("gelu"), both.toString());
+        assertThrows(IllegalArgumentException.class, () -> Kernels.parse("gelu,erfc"));
+    }
+}
