@@ -32,6 +32,7 @@ public final class KernelBenchmark {
               --runs N     timed runs per round and setting (default 20)
               --warmup W   untimed runs per setting before the rounds, so that the JIT has compiled the Java
                            kernels (default 50)
+              --only TEXT  only the cases whose name contains TEXT (e.g. gelu)
             """;
 
     private KernelBenchmark() {
@@ -43,7 +44,7 @@ public final class KernelBenchmark {
 
     public static void main(String[] argv) {
         RuntimeSettings.apply();
-        Args a = new Args(argv, Set.of("rounds", "runs", "warmup"), USAGE);
+        Args a = new Args(argv, Set.of("rounds", "runs", "warmup", "only"), USAGE);
         int rounds = a.getInt("rounds", 5);
         int runs = a.getInt("runs", 20);
         int warmup = a.getInt("warmup", 50);
@@ -60,6 +61,10 @@ public final class KernelBenchmark {
         cases.add(softmaxCase("softmax ViT-S [8, 6, 197, 197]", 8, 6, 197, 197));
         cases.add(layerNorm("layer norm [1088, 96]", 1088, 96));
         cases.add(layerNorm("layer norm [3152, 384]", 3152, 384));
+        cases.add(gelu("exact GELU fm global [1088, 384]", 1088, 384));
+        cases.add(gelu("exact GELU fm local [640, 384]", 640, 384));
+        String only = a.get("only", "");
+        cases.removeIf(c -> !c.name().contains(only));
         System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
                 "Java", "ratio");
         for (Case c : cases) {
@@ -74,8 +79,8 @@ public final class KernelBenchmark {
             }
             double fallback = median(ms[0]);
             double java = median(ms[1]);
-            System.out.printf("%-40s %-28s %8.3f ms %7.3f ms %6.2fx%n", c.name(), c.kernels(), fallback, java,
-                    fallback / java);
+            System.out.printf("%-40s %-28s %8.3f ms %7.3f ms %6.2fx   (rounds: fallback %s, Java %s)%n", c.name(),
+                    c.kernels(), fallback, java, fallback / java, rounds(ms[0]), rounds(ms[1]));
         }
         Kernels.select(null);
     }
@@ -98,6 +103,14 @@ public final class KernelBenchmark {
             }
             return (System.nanoTime() - start) / 1e6 / runs;
         }
+    }
+
+    private static String rounds(double[] ms) {
+        StringBuilder sb = new StringBuilder();
+        for (double v : ms) {
+            sb.append(sb.length() == 0 ? "" : " ").append(String.format("%.3f", v));
+        }
+        return sb.toString();
     }
 
     private static double median(double[] v) {
@@ -139,6 +152,23 @@ public final class KernelBenchmark {
             return sd;
         };
         return new Case(name, "softmax,softmax_bp", graph, feed);
+    }
+
+    /**
+     * The exact GELU of the ViT's MLP ({@code Layers.gelu}: {@code x/2 · erfc(-x/√2)}) on a pre-activation
+     * {@code x + b}, the loss a weighted sum: 4 ops forward and 11 backward, or one fused kernel each way.
+     */
+    private static Case gelu(String name, long n, long d) {
+        Map<String, INDArray> feed = Map.of("x", randn(12, n, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable h = sd.placeHolder("x", DataType.FLOAT, n, d).add(sd.var("b", randn(13, d)));
+            SDVariable y = h.mul(sd.math.erfc(h.mul(-1 / Math.sqrt(2)))).mul(0.5);
+            sd.identity("loss", y.mul(sd.constant(randn(14, n, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "gelu", graph, feed);
     }
 
     private static Case layerNorm(String name, long n, long d) {

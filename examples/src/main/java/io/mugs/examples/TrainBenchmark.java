@@ -50,6 +50,8 @@ public final class TrainBenchmark {
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
               --engine E   planned (default: io.mugs.engine's planned executor) or samediff (SameDiff's own session,
                            with a System.gc() after every step as the library needed before the executor)
+              --kernels K  the engine's Java CPU kernels, as -Dmugs.engine.javaKernels: default, none, all or a list
+                           such as default,gelu (default: the property's setting)
               --replicas R data-parallel replicas (threads sharing one state), or a list such as 1,2: one JVM per
                            count, then a table of images/s and peak RSS per count (default: the preset's, 1)
             """;
@@ -59,7 +61,8 @@ public final class TrainBenchmark {
 
     public static void main(String[] argv) {
         RuntimeSettings.apply();   // the launcher's JVM settings when run from an IDE
-        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine", "replicas"), USAGE);
+        Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine", "kernels",
+                "replicas"), USAGE);
         String replicas = a.get("replicas", null);
         if (replicas != null && replicas.contains(",")) {
             ReplicaRuns.run(argv, replicas);
@@ -81,6 +84,10 @@ public final class TrainBenchmark {
         }
         int steps = a.getInt("steps", fm ? 10 : 3);
         boolean sameDiff = a.get("engine", "planned").equals("samediff");
+        String kernels = a.get("kernels", null);
+        if (kernels != null) {
+            io.mugs.engine.Kernels.select(kernels);
+        }
         if (sameDiff) {
             System.setProperty("mugs.engine", "samediff");
         }
@@ -113,9 +120,10 @@ public final class TrainBenchmark {
             double flops = 3 * (2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize())
                     + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
-            System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, %s%n",
+            System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, Java kernels %s, %s%n",
                     fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), run.replicas(),
-                    sameDiff ? "samediff" : "planned", io.mugs.engine.Backend.describe());
+                    sameDiff ? "samediff" : "planned", new java.util.TreeSet<>(io.mugs.engine.Kernels.selected()),
+                    io.mugs.engine.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
                     + "the teacher)%n", sec / steps, n * steps / sec, flops * steps / sec / 1e9);
             total.forEach((k, v) -> System.out.printf("  %-8s %8.1f ms/step (%4.1f %%)%n", k, v / steps,

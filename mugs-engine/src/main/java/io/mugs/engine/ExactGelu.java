@@ -90,10 +90,44 @@ final class ExactGelu {
         return 0.5 * (single ? erfcSingle(w) : erfc(w)) + x * INV_SQRT_2PI * e;
     }
 
+    /**
+     * Whether FLOAT arrays go through {@link GeluVectors} (the JDK's Vector API): the JVM was started with
+     * {@code --add-modules jdk.incubator.vector} and {@code mugs.engine.vectorApi} is not {@code false}.
+     */
+    static final boolean VECTOR = vectorApi();
+
+    private static boolean vectorApi() {
+        if (!Boolean.parseBoolean(System.getProperty("mugs.engine.vectorApi", "true"))
+                || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return false;
+        }
+        try {
+            return GeluVectors.lanes() >= 4;
+        } catch (LinkageError e) {
+            return false;
+        }
+    }
+
     /** The forward kernel: {@code y = gelu(x)}, same shape. */
     static Kernel forward(INDArray[] args, INDArray y) {
+        return forward(args, y, VECTOR);
+    }
+
+    /** The forward kernel; {@code vector}: FLOAT arrays through {@link GeluVectors}. */
+    static Kernel forward(INDArray[] args, INDArray y, boolean vector) {
         long n = y.length();
         boolean single = y.dataType() == DataType.FLOAT;
+        if (single && vector) {
+            return new Kernel().java(args, in -> {
+                NativeRows x = NativeRows.of(in[0]);
+                NativeRows out = NativeRows.of(y);
+                forFloatChunks(n, 10, (from, len, a, b, c) -> {
+                    x.read(from, a, len);
+                    GeluVectors.forward(a, b, len);
+                    out.write(from, b, len);
+                });
+            });
+        }
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             NativeRows out = NativeRows.of(y);
@@ -115,8 +149,26 @@ final class ExactGelu {
 
     /** The backward kernel: {@code dx = dy · gelu'(x)} from {@code x} and {@code dy}, all of one shape. */
     static Kernel backward(INDArray[] args, INDArray dx) {
+        return backward(args, dx, VECTOR);
+    }
+
+    /** The backward kernel; {@code vector}: FLOAT arrays through {@link GeluVectors}. */
+    static Kernel backward(INDArray[] args, INDArray dx, boolean vector) {
         long n = dx.length();
         boolean single = dx.dataType() == DataType.FLOAT;
+        if (single && vector) {
+            return new Kernel().java(args, in -> {
+                NativeRows x = NativeRows.of(in[0]);
+                NativeRows dy = NativeRows.of(in[1]);
+                NativeRows out = NativeRows.of(dx);
+                forFloatChunks(n, 15, (from, len, a, b, c) -> {
+                    x.read(from, a, len);
+                    dy.read(from, b, len);
+                    GeluVectors.backward(a, b, c, len);
+                    out.write(from, c, len);
+                });
+            });
+        }
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             NativeRows dy = NativeRows.of(in[1]);
@@ -135,6 +187,24 @@ final class ExactGelu {
                 }
                 out.write(from, buf, len);
             });
+        });
+    }
+
+    private interface FloatChunkBody {
+        void run(long from, int len, float[] a, float[] b, float[] c);
+    }
+
+    /** {@link #forChunks} with three float buffers per range. */
+    private static void forFloatChunks(long n, long workPerElement, FloatChunkBody body) {
+        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
+        Threads.forRows(chunks, workPerElement * CHUNK, (first, last) -> {
+            float[] a = new float[CHUNK];
+            float[] b = new float[CHUNK];
+            float[] c = new float[CHUNK];
+            for (int k = first; k < last; k++) {
+                long from = (long) k * CHUNK;
+                body.run(from, (int) Math.min(CHUNK, n - from), a, b, c);
+            }
         });
     }
 

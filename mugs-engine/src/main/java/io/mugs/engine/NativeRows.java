@@ -87,6 +87,16 @@ final class NativeRows {
         floats.put(at, f, 0, n);
     }
 
+    /** {@code dst[0..n) = this[from..from+n)} of a FLOAT array, without conversion. */
+    void read(long from, float[] dst, int n) {
+        floats.get(offset + (int) from, dst, 0, n);
+    }
+
+    /** {@code this[from..from+n) = src[0..n)} of a FLOAT array, without conversion. */
+    void write(long from, float[] src, int n) {
+        floats.put(offset + (int) from, src, 0, n);
+    }
+
     private float[] buffer(int n) {
         float[] f = staging.get();
         if (f.length < n) {

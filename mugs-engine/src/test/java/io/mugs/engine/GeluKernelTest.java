@@ -124,14 +124,23 @@ class GeluKernelTest {
         for (long[] shape : new long[][] {{7, 5}, {3, 1001}, {1088, 384}, {2, 4, 17, 24}}) {
             INDArray x = input(p.type, 1, shape);
             INDArray dy = input(p.type, 2, shape);
-            INDArray y = Nd4j.zeros(p.type, shape).addi(7);
-            INDArray dx = Nd4j.zeros(p.type, shape).addi(7);
-            ExactGelu.forward(new INDArray[] {x}, y).run();
-            ExactGelu.backward(new INDArray[] {x, dy}, dx).run();
-            String what = java.util.Arrays.toString(shape);
-            assertMatches(nativeForward(x), y, p, "gelu " + what);
-            assertMatches(nativeBackward(x, dy), dx, p, "gelu backward " + what);
+            for (boolean vector : new boolean[] {false, true}) {
+                INDArray y = Nd4j.zeros(p.type, shape).addi(7);
+                INDArray dx = Nd4j.zeros(p.type, shape).addi(7);
+                ExactGelu.forward(new INDArray[] {x}, y, vector).run();
+                ExactGelu.backward(new INDArray[] {x, dy}, dx, vector).run();
+                String what = java.util.Arrays.toString(shape) + (vector ? " (Vector API)" : " (scalar)");
+                assertMatches(nativeForward(x), y, p, "gelu " + what);
+                assertMatches(nativeBackward(x, dy), dx, p, "gelu backward " + what);
+            }
         }
+    }
+
+    @Test
+    void theVectorApiIsThereUnderSurefireAndCanBeSwitchedOff() {
+        // Surefire starts the JVM with --add-modules jdk.incubator.vector, as the launchers do.
+        assertTrue(ExactGelu.VECTOR, "the FLOAT kernels run on the Vector API");
+        assertTrue(GeluVectors.lanes() >= 4, "lanes " + GeluVectors.lanes());
     }
 
     /** Two exact GELU layers (written as Layers.gelu writes them) and a loss reading the second. */

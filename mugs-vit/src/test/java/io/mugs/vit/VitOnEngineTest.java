@@ -1,6 +1,7 @@
 package io.mugs.vit;
 
 import io.mugs.engine.GraphExecutor;
+import io.mugs.engine.Kernels;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,6 +108,27 @@ class VitOnEngineTest {
     void gradientsEqualSameDiffInFloat() {
         checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
         checkGradientsMatch(DataType.FLOAT, 1e-5, 0);   // ND4J's fused layer_norm and its backward
+    }
+
+    @Test
+    void fusedExactGeluGivesSameDiffsValuesWithTwoOpsPerGelu() {
+        Map<String, Integer> ops = new HashMap<>();
+        try {
+            for (String kernels : new String[] {"default", "default,gelu"}) {
+                Kernels.select(kernels);
+                checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
+                checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
+                Model m = model(DataType.FLOAT, 1e-6);
+                try (GraphExecutor exec = GraphExecutor.gradients(m.sd(), List.of("loss"), m.vit().parameterNames())) {
+                    exec.run(feed(m, DataType.FLOAT, 2, 7));
+                    ops.put(kernels, exec.opsPerRun());
+                }
+            }
+        } finally {
+            Kernels.select(null);
+        }
+        // 2 blocks in each of the 2 towers: 4 GELUs, each 4 forward + 11 backward ops fused into 1 + 1.
+        assertEquals(ops.get("default") - 4 * 13, ops.get("default,gelu"), ops.toString());
     }
 
     @Test
