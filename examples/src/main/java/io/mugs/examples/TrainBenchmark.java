@@ -52,6 +52,9 @@ public final class TrainBenchmark {
                            with a System.gc() after every step as the library needed before the executor)
               --kernels K  the engine's Java CPU kernels, as -Dmugs.engine.javaKernels: default, none, all or a list
                            such as default,gelu (default: the property's setting)
+              --checkpoint F  start from this training checkpoint (its recipe replaces the preset's, --batch and --set
+                           still apply): the step at trained weights, whose wider activations make some native
+                           element-wise ops (erfc) slower than at initialisation
               --replicas R data-parallel replicas (threads sharing one state), or a list such as 1,2: one JVM per
                            count, then a table of images/s and peak RSS per count (default: the preset's, 1)
             """;
@@ -59,10 +62,18 @@ public final class TrainBenchmark {
     private TrainBenchmark() {
     }
 
-    public static void main(String[] argv) {
+    private static MugsConfig storedConfig(String checkpoint) {
+        try {
+            return io.mugs.core.RunCheckpoints.config(java.nio.file.Path.of(checkpoint));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    public static void main(String[] argv) throws java.io.IOException {
         RuntimeSettings.apply();   // the launcher's JVM settings when run from an IDE
         Args a = new Args(argv, Set.of("preset", "batch", "steps", "profile", "set", "engine", "kernels",
-                "replicas"), USAGE);
+                "checkpoint", "replicas"), USAGE);
         String replicas = a.get("replicas", null);
         if (replicas != null && replicas.contains(",")) {
             ReplicaRuns.run(argv, replicas);
@@ -74,7 +85,9 @@ public final class TrainBenchmark {
             case "vit-small", "vit_small" -> false;
             default -> throw new IllegalArgumentException("unknown preset " + preset + "\n" + USAGE);
         };
-        MugsConfig base = fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
+        String checkpoint = a.get("checkpoint", null);
+        MugsConfig base = checkpoint != null ? storedConfig(checkpoint)
+                : fm ? MugsConfig.fashionMnistTiny() : MugsConfig.vitSmall();
         List<String> sets = a.getAll("set");
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
                 .with(sets.stream().filter(s -> !RunSettings.names(s)).toArray(String[]::new));
@@ -95,6 +108,9 @@ public final class TrainBenchmark {
         try (MultiCropLoader loader = new MultiCropLoader(data, new MultiCropAugmentation(cfg.crops()),
                 cfg.batchSize(), run.workers(), 2 * run.workers(), 1)) {
             MugsTrainer trainer = new MugsTrainer(cfg, run, loader.stepsPerEpoch());
+            if (checkpoint != null) {
+                io.mugs.core.RunCheckpoints.restore(java.nio.file.Path.of(checkpoint), trainer);
+            }
             Iterator<MultiCropBatch> it = loader.epoch(0).iterator();
             for (int i = 0; i < 2; i++) {
                 trainer.step(it.next());
@@ -121,7 +137,7 @@ public final class TrainBenchmark {
                     + (double) cfg.crops().localCrops() * n * cfg.vit().forwardFlops(cfg.crops().localSize()))
                     + 2.0 * n * cfg.vit().forwardFlops(cfg.crops().globalSize());
             System.out.printf("%s, batch %d (%d student views), %d replica(s), engine %s, Java kernels %s, %s%n",
-                    fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), run.replicas(),
+                    checkpoint != null ? "checkpoint " + checkpoint : fm ? "fashionMnistTiny" : "vit_small", n, cfg.studentViews(), run.replicas(),
                     sameDiff ? "samediff" : "planned", new java.util.TreeSet<>(io.mugs.engine.Kernels.selected()),
                     io.mugs.engine.Backend.describe());
             System.out.printf("%.2f s/step, %.1f images/s, backbone %.1f GFLOP/s (3x forward for the student, 1x for "
