@@ -118,6 +118,7 @@ final class ExactGelu {
         long n = y.length();
         boolean single = y.dataType() == DataType.FLOAT;
         if (single && vector) {
+            GeluVectors.warmUp();
             return new Kernel().java(args, in -> {
                 NativeRows x = NativeRows.of(in[0]);
                 NativeRows out = NativeRows.of(y);
@@ -157,6 +158,7 @@ final class ExactGelu {
         long n = dx.length();
         boolean single = dx.dataType() == DataType.FLOAT;
         if (single && vector) {
+            GeluVectors.warmUp();
             return new Kernel().java(args, in -> {
                 NativeRows x = NativeRows.of(in[0]);
                 NativeRows dy = NativeRows.of(in[1]);

@@ -29,6 +29,38 @@ final class GeluVectors {
     private GeluVectors() {
     }
 
+    private static volatile boolean warm;
+
+    /**
+     * Runs both kernels often enough on a few elements for the JIT's optimising compiler to take them (about 20,000
+     * calls, some 0.1 s of one core, once per JVM). Vector API code is 50-100x slower until then (each vector an
+     * object), and the training step calls the kernels only a few dozen times per step: without this, the first
+     * 10-20 steps would pay for it.
+     */
+    static void warmUp() {
+        if (warm) {
+            return;
+        }
+        synchronized (GeluVectors.class) {
+            if (warm) {
+                return;
+            }
+            int n = 2 * S.length() + 3;
+            float[] x = new float[n];
+            float[] dy = new float[n];
+            float[] out = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = (i - n / 2) * 0.37f;
+                dy[i] = 1;
+            }
+            for (int k = 0; k < 20_000; k++) {
+                forward(x, out, n);
+                backward(x, dy, out, n);
+            }
+            warm = true;
+        }
+    }
+
     /** Float lanes per vector. */
     static int lanes() {
         return S.length();
