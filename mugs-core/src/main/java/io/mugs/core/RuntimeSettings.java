@@ -48,10 +48,13 @@ public final class RuntimeSettings {
     private RuntimeSettings() {
     }
 
-    /** The JVM options the launcher passes, in order: heap, then the JavaCPP bounds. */
+    /**
+     * The JVM options the launcher passes, in order: heap, the JavaCPP bounds, then the JDK's Vector API module (the
+     * engine's fused GELU kernels use it; without it they are not on by default).
+     */
     public static List<String> launcherJvmOptions() {
         return List.of("-Xmx" + MAX_HEAP, "-D" + MAX_PHYSICAL_BYTES_PROPERTY + "=" + MAX_PHYSICAL_BYTES,
-                "-D" + MAX_BYTES_PROPERTY + "=" + MAX_BYTES);
+                "-D" + MAX_BYTES_PROPERTY + "=" + MAX_BYTES, "--add-modules", "jdk.incubator.vector");
     }
 
     /**

@@ -14,14 +14,15 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *   <li>otherwise ({@code null}) the op's own libnd4j implementation.</li>
  * </ol>
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
- * {@code default} (the measured winners, {@link #DEFAULT_OPS}), {@code all}, {@code none}, or a comma-separated
- * list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,matmul_bp}) and {@code gelu}, the
- * exact GELU and its backward fused into one kernel each way ({@link GeluFusion}).
+ * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU only with the Vector API), {@code all},
+ * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
+ * matmul_bp}) and {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion});
+ * {@code default} may appear in a list.
  *
  * <pre>{@code
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
  * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
- * java -Dmugs.engine.javaKernels=default,gelu ...  # the defaults and the fused GELU
+ * java -Dmugs.engine.javaKernels=matmul,matmul_bp ... # the defaults without the fused GELU
  * }</pre>
  */
 public final class Kernels {
@@ -32,10 +33,12 @@ public final class Kernels {
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
-     * (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised loops on this
-     * machine and stay selectable only.
+     * and in the whole step (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised
+     * loops on this machine and stay selectable only. {@code gelu} is part of the default only where its FLOAT
+     * kernels run on the JDK's Vector API (the JVM started with {@code --add-modules jdk.incubator.vector}, as the
+     * launchers do): its plain-Java version lost to libnd4j.
      */
-    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp");
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu");
 
     private static volatile Set<String> enabled;
 
@@ -86,7 +89,7 @@ public final class Kernels {
             return JAVA_OPS;
         }
         if (s.equalsIgnoreCase("default")) {
-            return DEFAULT_OPS;
+            return defaults();
         }
         if (s.equalsIgnoreCase("none") || s.isEmpty()) {
             return Set.of();
@@ -95,7 +98,7 @@ public final class Kernels {
         for (String name : s.split(",")) {
             String n = name.trim();
             if (n.equalsIgnoreCase("default")) {
-                out.addAll(DEFAULT_OPS);
+                out.addAll(defaults());
                 continue;
             }
             if (!JAVA_OPS.contains(n)) {
@@ -104,6 +107,16 @@ public final class Kernels {
             }
             out.add(n);
         }
+        return Set.copyOf(out);
+    }
+
+    /** {@link #DEFAULT_OPS}, without {@code gelu} when the Vector API is not there. */
+    static Set<String> defaults() {
+        if (ExactGelu.VECTOR) {
+            return DEFAULT_OPS;
+        }
+        Set<String> out = new LinkedHashSet<>(DEFAULT_OPS);
+        out.remove("gelu");
         return Set.copyOf(out);
     }
 
