@@ -1,9 +1,7 @@
 package io.mugs.core;
 
 import io.mugs.engine.optim.AdamW;
-import io.mugs.engine.optim.CosineSchedule;
 
-import io.mugs.core.health.CollapseWatch;
 import io.mugs.core.health.TrainingHealth;
 import io.mugs.core.parallel.Communicator;
 import io.mugs.data.MultiCropBatch;
@@ -12,7 +10,6 @@ import io.mugs.losses.GroupCentre;
 import io.mugs.losses.GroupLoss;
 import io.mugs.losses.MultiCropPairing;
 import io.mugs.losses.NeighbourMemory;
-import io.mugs.losses.TeacherTemperatureSchedule;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
@@ -73,16 +70,10 @@ public final class MugsTrainer implements Stateful {
     private final NeighbourMemory studentMemory;
     private final NeighbourMemory teacherMemory;
     private final GroupCentre centre;
-    private final TeacherTemperatureSchedule teacherTemperature;
     private final MultiCropPairing pairing;
     private final int itersPerEpoch;
-    private CosineSchedule lrSchedule;   // computed per step: constant memory for any length
-    private CosineSchedule wdSchedule;
-    private CosineSchedule momentumSchedule;
-    private long totalSteps;             // the steps the schedules span: epochs x itersPerEpoch, or a budget plan's
-    private Optional<BudgetPlan> plan = Optional.empty();
-    private int healthEvery = HEALTH_EVERY;
-    private final CollapseWatch collapseWatch;
+    private final RunSchedules schedules;
+    private final HealthReadout health;
     private long iteration;
     private double trainingSeconds;
     private volatile boolean stopRequested;
@@ -133,31 +124,9 @@ public final class MugsTrainer implements Stateful {
         this.teacherMemory = new NeighbourMemory(config.memorySize(), d, config.neighbours(),
                 config.officialPointerQuirk(), f, seed + 14);
         this.centre = new GroupCentre(config.prototypes(), config.centreMomentum(), f);
-        this.teacherTemperature = new TeacherTemperatureSchedule(config.warmupTeacherTemp(), config.teacherTemp(),
-                config.warmupTeacherTempEpochs());
         this.pairing = new MultiCropPairing(config.studentViews(), config.pairing());
-        laySchedules((long) config.epochs() * itersPerEpoch);
-        this.collapseWatch = new CollapseWatch(config.lossWeights().instanceEnabled() ? config.instanceOut()
-                : config.vit().embedDim(), config.lossWeights().groupEnabled() ? config.prototypes() : 0);
-    }
-
-    /**
-     * The learning-rate, weight-decay and teacher-momentum schedules over {@code steps}: the recipe's curves
-     * ({@code epochs x itersPerEpoch} steps) stretched or squeezed to that length, every warm-up keeping its fraction
-     * of the run.
-     */
-    private void laySchedules(long steps) {
-        this.totalSteps = steps;
-        double perEpoch = stepsPerRecipeEpoch();
-        this.lrSchedule = CosineSchedule.overSteps(config.scaledLr(), config.minLr(), steps,
-                Math.min(steps, Math.round(config.warmupEpochs() * perEpoch)), 0);
-        this.wdSchedule = CosineSchedule.overSteps(config.weightDecay(), config.weightDecayEnd(), steps, 0, 0);
-        this.momentumSchedule = CosineSchedule.overSteps(config.momentumTeacher(), 1, steps, 0, 0);
-    }
-
-    /** Steps per epoch of the recipe's schedules: {@code itersPerEpoch}, or a budget plan's steps / epochs. */
-    private double stepsPerRecipeEpoch() {
-        return plan.isPresent() ? totalSteps / (double) config.epochs() : itersPerEpoch;
+        this.schedules = new RunSchedules(config, itersPerEpoch);
+        this.health = new HealthReadout(config, instanceQueue, centre);
     }
 
     /**
@@ -170,40 +139,31 @@ public final class MugsTrainer implements Stateful {
      * @throws IllegalArgumentException when the plan was made for another number of steps per epoch
      */
     public void followPlan(BudgetPlan plan) {
-        if (plan.stepsPerEpoch() != itersPerEpoch) {
-            throw new IllegalArgumentException("the budget plan was made for " + plan.stepsPerEpoch() + " steps per "
-                    + "epoch, this data gives " + itersPerEpoch + ": resume on the same data and batch size, or "
-                    + "start a new run folder");
-        }
-        this.plan = Optional.of(plan);
-        laySchedules(plan.totalSteps());
+        schedules.follow(plan);
     }
 
     /** The budget plan the schedules follow ({@link #followPlan}), if any. */
     public Optional<BudgetPlan> plan() {
-        return plan;
+        return schedules.plan();
     }
 
     /** Steps of the whole run: {@code epochs x itersPerEpoch}, or the budget plan's. */
     public long totalSteps() {
-        return totalSteps;
+        return schedules.totalSteps();
     }
 
     /** Epochs the run touches: {@code config.epochs()}, or with a budget plan its whole and partial epochs. */
     public int epochs() {
-        return Math.toIntExact((totalSteps + itersPerEpoch - 1) / itersPerEpoch);
+        return schedules.epochs();
     }
 
     /** The training health is read on every {@code n}-th step ({@link #HEALTH_EVERY} by default). */
     public void setHealthEvery(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("the health read-out needs a cadence >= 1 step, got " + n);
-        }
-        healthEvery = n;
+        health.every(n);
     }
 
     public int healthEvery() {
-        return healthEvery;
+        return health.every();
     }
 
     /**
@@ -212,8 +172,9 @@ public final class MugsTrainer implements Stateful {
      * the state changes run once on the shared state.
      */
     public StepResult step(MultiCropBatch batch) {
-        long it = scheduleIndex();
-        double temperature = teacherTemperature.at(scheduleEpoch(it));
+        long it = schedules.index(iteration);
+        int recipeEpoch = schedules.recipeEpoch(iteration);
+        double temperature = schedules.teacherTemperature(recipeEpoch);
         DropPathMasks masks = dropPathMasks(batch.batchSize());
         long t0 = System.nanoTime();
         List<TeacherOutputs> teacherShards = teacherForward(batch);
@@ -223,13 +184,14 @@ public final class MugsTrainer implements Stateful {
         Gathered all = collectives(teacherShards, studentShards);
         long t3Collectives = System.nanoTime();
         requireFiniteLoss(all.student().losses());
-        Optional<TrainingHealth> health = (iteration + 1) % healthEvery == 0
-                ? Optional.of(health(teacherShards.get(0), studentShards.get(0), temperature, it))
+        Optional<TrainingHealth> reading = health.due(iteration)
+                ? Optional.of(health.measure(teacherShards.get(0), studentShards.get(0), temperature, iteration,
+                        recipeEpoch >= config.warmupTeacherTempEpochs()))
                 : Optional.empty();
         long t3 = System.nanoTime();   // the health read-out is in no phase
         int clipped = update(all.student().gradients());
         long t4 = System.nanoTime();
-        teacherEma(momentumSchedule.at(it));
+        teacherEma(schedules.momentum(it));
         long t5 = System.nanoTime();
         updateState(batch, all.teacher(), all.student());
         replicas.release(all.gatheredArrays());
@@ -237,40 +199,11 @@ public final class MugsTrainer implements Stateful {
         PhaseTimes times = new PhaseTimes(ms(t0, t1), ms(t1, t2),
                 replicas.worldSize() > 1 ? OptionalDouble.of(ms(t2, t3Collectives)) : OptionalDouble.empty(),
                 ms(t3, t4), ms(t4, t5), ms(t5, t6));
-        StepResult result = new StepResult(iteration, epoch(), all.student().losses(), lrSchedule.at(it),
-                wdSchedule.at(it), momentumSchedule.at(it), temperature, batch.weakFraction(), clipped, times,
-                health);
+        StepResult result = new StepResult(iteration, epoch(), all.student().losses(), schedules.lr(it),
+                schedules.weightDecay(it), schedules.momentum(it), temperature, batch.weakFraction(), clipped, times,
+                reading);
         iteration++;
         return result;
-    }
-
-    /**
-     * The training health of this step ({@link TrainingHealth}) from replica 0's shard of its outputs (with one
-     * replica, the whole batch), before the state changes: the teacher's instance keys and the student's predictions
-     * (or, without the instance loss, the mean patch tokens), the group loss's teacher probabilities with the
-     * centre and temperature of this step, and the instance queue as fed. The collapse watch sees every reading.
-     */
-    private TrainingHealth health(TeacherOutputs teacher, StudentOutputs student, double temperature, long it) {
-        boolean instance = teacher.instanceKeys().isPresent() && student.instancePrediction().isPresent();
-        INDArray t = instance ? teacher.instanceKeys().get() : teacher.patchMean();
-        INDArray s = instance ? student.instancePrediction().get() : student.patchMean();
-        TrainingHealth h = TrainingHealth.measure(t, s,
-                teacher.groupLogits().map(logits -> centre.targets(logits, temperature)),
-                student.groupLogits(), config.studentTemp(),
-                instance ? Optional.of(instanceQueue.contents()) : Optional.empty());
-        collapseWatch.observeAndLog(new CollapseWatch.Reading(iteration, h.teacherStd(), h.teacherRank(),
-                h.teacherEntropyOfMean(), h.teacherMeanEntropy(),
-                scheduleEpoch(it) >= config.warmupTeacherTempEpochs()));
-        return h;
-    }
-
-    /**
-     * The recipe epoch whose per-epoch settings (the teacher temperature) step {@code it} uses: the epoch itself,
-     * or with a budget plan the epoch of the recipe's {@code epochs} that this step's fraction of the plan falls in.
-     */
-    private int scheduleEpoch(long it) {
-        return plan.isPresent() ? (int) Math.min(config.epochs() - 1, (long) (it / stepsPerRecipeEpoch()))
-                : epoch();
     }
 
     private static double ms(long from, long to) {
@@ -363,11 +296,11 @@ public final class MugsTrainer implements Stateful {
      * many tensors were clipped.
      */
     public int update(Map<String, INDArray> gradients) {
-        long it = scheduleIndex();
-        boolean freeze = iteration < Math.round(config.freezeLastLayer() * stepsPerRecipeEpoch());
+        long it = schedules.index(iteration);
+        boolean freeze = schedules.lastLayerFrozen(iteration);
         List<Map<String, INDArray>> parts = replicas.deal(gradients);
         return replicas.run(r -> {
-            List<String> clipped = optimizer.step(parts.get(r), lrSchedule.at(it), wdSchedule.at(it),
+            List<String> clipped = optimizer.step(parts.get(r), schedules.lr(it), schedules.weightDecay(it),
                     config.clipGrad(),
                     name -> freeze && lastLayer.contains(name));
             requireFiniteParameters(parts.get(r).keySet());
@@ -381,7 +314,7 @@ public final class MugsTrainer implements Stateful {
             double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
             if (!Double.isFinite(sum)) {
                 throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
-                        + "in the update of iteration " + iteration + " (lr " + lrSchedule.at(scheduleIndex())
+                        + "in the update of iteration " + iteration + " (lr " + schedules.lr(schedules.index(iteration))
                         + ") although the loss was finite: training stopped before the teacher and the state were "
                         + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
             }
@@ -446,7 +379,7 @@ public final class MugsTrainer implements Stateful {
 
     /** The teacher temperature of the group targets at {@code epoch} (the schedule's warm-up, then constant). */
     public double teacherTemperature(int epoch) {
-        return teacherTemperature.at(epoch);
+        return schedules.teacherTemperature(epoch);
     }
 
     /**
@@ -479,10 +412,6 @@ public final class MugsTrainer implements Stateful {
         teacherMemory.loadState(from.scope("teacher_memory"));
         centre.loadState(from.scope("centre"));
         iteration = from.counter("iteration", 0, Long.MAX_VALUE);
-    }
-
-    private long scheduleIndex() {
-        return Math.min(iteration, lrSchedule.length() - 1);
     }
 
     /** Bytes of the engine's buffers for the teacher and student graphs (intermediates, outputs, gradients). */
@@ -589,14 +518,14 @@ public final class MugsTrainer implements Stateful {
 
     /** Every learning rate of the run (materialised on request; the trainer computes them per step). */
     public double[] lrSchedule() {
-        return lrSchedule.toArray();
+        return schedules.lrValues();
     }
 
     public double[] weightDecaySchedule() {
-        return wdSchedule.toArray();
+        return schedules.weightDecayValues();
     }
 
     public double[] momentumSchedule() {
-        return momentumSchedule.toArray();
+        return schedules.momentumValues();
     }
 }

@@ -4,8 +4,6 @@ import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.ComponentColorModel;
 import java.awt.image.IndexColorModel;
-import java.awt.image.Raster;
-import java.awt.color.ColorSpace;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -19,11 +17,7 @@ import javax.imageio.ImageIO;
 import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.ImageTypeSpecifier;
-import javax.imageio.metadata.IIOMetadata;
 import javax.imageio.stream.ImageInputStream;
-import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.w3c.dom.NodeList;
 
 /**
  * Decodes JPEG, PNG, WebP, BMP, TIFF and GIF files (TwelveMonkeys' plugins for the JPEG variants, WebP, BMP and
@@ -185,8 +179,8 @@ public final class ImageDecoder {
                 }
                 Image img;
                 try {
-                    img = jpeg(reader) ? decodeJpeg(reader, param)
-                            : decodeOther(reader.read(0, param), file, sixteenBit);
+                    img = jpeg(reader) ? PilRasters.jpeg(reader, param)
+                            : PilRasters.other(reader.read(0, param), file, sixteenBit);
                 } catch (OutOfMemoryError e) {
                     throw new IOException(file + ": out of memory decoding " + h.width() + "x" + h.height() + " px"
                             + (s > 1 ? " read at 1/" + s : "") + ": lower the decode budget "
@@ -199,7 +193,7 @@ public final class ImageDecoder {
                                 + "the file");
                     }
                 }
-                img = convert(img, mode == Mode.NATURAL ? (h.grey() ? Mode.L : Mode.RGB) : mode);
+                img = PilRasters.convert(img, mode == Mode.NATURAL ? (h.grey() ? Mode.L : Mode.RGB) : mode);
                 return exifOrientation && jpeg(reader) ? ExifOrientation.apply(img, ExifOrientation.read(in)) : img;
             } catch (IOException | RuntimeException e) {
                 throw failure(file, e);
@@ -212,7 +206,7 @@ public final class ImageDecoder {
     /** Converts a decoded PNG-like image (grey, grey+alpha, palette, RGB, RGBA; 8 or 16 bits) as PIL would. */
     public static Image fromBufferedImage(BufferedImage img, Mode mode) throws IOException {
         boolean grey = isGrey(img.getColorModel());
-        return convert(decodeOther(img, null, SixteenBit.PIL_CLIP), mode == Mode.NATURAL ? (grey ? Mode.L : Mode.RGB)
+        return PilRasters.convert(PilRasters.other(img, null, SixteenBit.PIL_CLIP), mode == Mode.NATURAL ? (grey ? Mode.L : Mode.RGB)
                 : mode);
     }
 
@@ -291,161 +285,5 @@ public final class ImageDecoder {
             return true;
         }
         return cm.getNumColorComponents() == 1;
-    }
-
-    /** A JPEG's stored samples converted by libjpeg's and PIL's rules: [1 or 3, H, W]. */
-    private static Image decodeJpeg(ImageReader reader, ImageReadParam param) throws IOException {
-        Raster r = reader.readRaster(0, param);
-        int bands = r.getNumBands();
-        if (r.getSampleModel().getSampleSize(0) != 8) {
-            throw new IOException("a " + r.getSampleModel().getSampleSize(0) + "-bit JPEG (only 8-bit JPEGs are "
-                    + "supported); re-encode it");
-        }
-        if (bands == 1) {
-            return planes(1, r, (v, i, o) -> o[0] = v[i]);
-        }
-        Element md = jpegMetadata(reader);
-        int transform = adobeTransform(md);
-        if (bands == 3) {
-            boolean rgb = transform == 0 || (transform < 0 && componentIds(md).equals("RGB"));
-            return rgb ? planes(3, r, (v, i, o) -> {
-                o[0] = v[i];
-                o[1] = v[i + 1];
-                o[2] = v[i + 2];
-            }) : planes(3, r, (v, i, o) -> PilColour.yccToRgb(v[i], v[i + 1], v[i + 2], o));
-        }
-        if (bands == 4) {
-            boolean ycck = transform == 2;
-            return planes(3, r, (v, i, o) -> PilColour.jpegCmykToRgb(v[i], v[i + 1], v[i + 2], v[i + 3], ycck, o));
-        }
-        throw new IOException("a JPEG with " + bands + " components; re-encode it as RGB");
-    }
-
-    private static Element jpegMetadata(ImageReader reader) throws IOException {
-        IIOMetadata md = reader.getImageMetadata(0);
-        return md == null ? null : (Element) md.getAsTree("javax_imageio_jpeg_image_1.0");
-    }
-
-    private static int adobeTransform(Element md) {
-        NodeList adobe = md == null ? null : md.getElementsByTagName("app14Adobe");
-        if (adobe == null || adobe.getLength() == 0) {
-            return -1;
-        }
-        return Integer.parseInt(((Element) adobe.item(0)).getAttribute("transform"));
-    }
-
-    private static String componentIds(Element md) {
-        StringBuilder ids = new StringBuilder();
-        NodeList specs = md == null ? null : md.getElementsByTagName("componentSpec");
-        for (int i = 0; specs != null && i < specs.getLength(); i++) {
-            Node n = specs.item(i);
-            ids.append((char) Integer.parseInt(((Element) n).getAttribute("componentId")));
-        }
-        return ids.toString();
-    }
-
-    /** PNG (and other javax.imageio formats) by colour model, with PIL's rules for 16 bits and palettes. */
-    private static Image decodeOther(BufferedImage img, Path file, SixteenBit sixteenBit) throws IOException {
-        ColorModel cm = img.getColorModel();
-        Raster r = img.getRaster();
-        int w = r.getWidth();
-        int h = r.getHeight();
-        if (cm instanceof IndexColorModel icm) {
-            return planes(3, r, (v, i, o) -> {
-                o[0] = icm.getRed(v[i]);
-                o[1] = icm.getGreen(v[i]);
-                o[2] = icm.getBlue(v[i]);
-            });
-        }
-        if (cm instanceof ComponentColorModel) {
-            int colours = cm.getNumColorComponents();
-            int bits = cm.getComponentSize(0);
-            boolean alpha = cm.hasAlpha();
-            int type = cm.getColorSpace().getType();
-            if (colours == 1 && (bits == 8 || bits == 16)) {
-                // PIL: 16-bit grey opens as mode I and convert() clips it; 16-bit grey+alpha keeps the high byte
-                int shift = bits == 16 && alpha ? 8 : 0;
-                if (bits == 16 && !alpha && sixteenBit == SixteenBit.SCALE) {
-                    return planes(1, r, (v, i, o) -> o[0] = (int) ((v[i] * 255L + 32767) / 65535));
-                }
-                return planes(1, r, (v, i, o) -> o[0] = Math.min(v[i] >> shift, 255));
-            }
-            if (colours == 3 && type == ColorSpace.TYPE_RGB && (bits == 8 || bits == 16)) {
-                int shift = bits - 8;   // PIL reads 16-bit RGB(A) PNGs as RGB;16B: the high byte
-                return planes(3, r, (v, i, o) -> {
-                    o[0] = v[i] >> shift;
-                    o[1] = v[i + 1] >> shift;
-                    o[2] = v[i + 2] >> shift;
-                });
-            }
-            throw new IOException(describe(file) + "an unsupported layout: " + colours + " colour component(s) of "
-                    + bits + " bits" + (alpha ? " with alpha" : "") + "; re-encode it as 8-bit RGB or grey");
-        }
-        if (cm.getColorSpace().isCS_sRGB()) {   // packed RGB (e.g. BMP): the colour model unpacks it
-            Image out = new Image(3, h, w);
-            int[] argb = new int[w];
-            for (int y = 0; y < h; y++) {
-                img.getRGB(0, y, w, 1, argb, 0, w);
-                for (int x = 0; x < w; x++) {
-                    out.set(0, y, x, (argb[x] >> 16) & 0xff);
-                    out.set(1, y, x, (argb[x] >> 8) & 0xff);
-                    out.set(2, y, x, argb[x] & 0xff);
-                }
-            }
-            return out;
-        }
-        throw new IOException(describe(file) + "an unsupported colour model " + cm.getClass().getSimpleName()
-                + "; re-encode it as 8-bit RGB or grey");
-    }
-
-    private static String describe(Path file) {
-        return file == null ? "" : file + ": ";
-    }
-
-    /** One pixel's samples, starting at {@code i} in interleaved {@code v}, to 1 or 3 output channels. */
-    private interface PixelRule {
-        void apply(int[] v, int i, int[] out);
-    }
-
-    /** Applies {@code rule} to every pixel of {@code r}, one row of samples at a time (no full-size copy). */
-    private static Image planes(int channels, Raster r, PixelRule rule) {
-        int w = r.getWidth();
-        int h = r.getHeight();
-        int bands = r.getNumBands();
-        int plane = h * w;
-        float[] d = new float[channels * plane];
-        int[] row = new int[w * bands];
-        int[] o = new int[3];
-        for (int y = 0; y < h; y++) {
-            r.getPixels(r.getMinX(), r.getMinY() + y, w, 1, row);
-            for (int x = 0; x < w; x++) {
-                rule.apply(row, x * bands, o);
-                for (int c = 0; c < channels; c++) {
-                    d[c * plane + y * w + x] = o[c];
-                }
-            }
-        }
-        return new Image(channels, h, w, d);
-    }
-
-    /** PIL's L/RGB conversion between 8-bit layouts: grey replicated, RGB to luma. */
-    private static Image convert(Image img, Mode mode) {
-        int want = mode == Mode.L ? 1 : 3;
-        if (img.channels() == want) {
-            return img;
-        }
-        int plane = img.height() * img.width();
-        float[] s = img.data();
-        float[] d = new float[want * plane];
-        for (int p = 0; p < plane; p++) {
-            if (want == 3) {
-                d[p] = s[p];
-                d[plane + p] = s[p];
-                d[2 * plane + p] = s[p];
-            } else {
-                d[p] = PilColour.luma((int) s[p], (int) s[plane + p], (int) s[2 * plane + p]);
-            }
-        }
-        return new Image(want, img.height(), img.width(), d);
     }
 }
