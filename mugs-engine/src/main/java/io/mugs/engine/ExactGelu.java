@@ -9,10 +9,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * arrays' native memory (CPU backend): one pass each way where SameDiff's graph takes 4 ops forward and 11
  * backward. {@link GeluFusion} puts them into a plan; {@code GeluKernelTest} checks them against the libnd4j ops.
  *
- * <p>{@code erfc} is computed in {@code double}: for DOUBLE arrays with W. J. Cody's rational Chebyshev
- * approximations (Math. Comp. 23, 1969; about 1e-16 relative), for FLOAT arrays with the Chebyshev fit of
- * Numerical Recipes ({@code erfcc}, §6.2: one exponential, fractional error below 1.2e-7, enough for float
- * results). Works on any shape (as a flat run of elements) of contiguous FLOAT or DOUBLE arrays.
+ * <p>DOUBLE arrays: {@code erfc} by W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; about
+ * 1e-16 relative), in a scalar loop. FLOAT arrays: the Chebyshev fit of Numerical Recipes ({@code erfcc}, §6.2:
+ * one exponential, fractional error below 1.2e-7, enough for float results), on the JDK's Vector API
+ * ({@link GeluVectors}) when {@link #VECTOR}, else in a scalar loop in {@code double} (which loses to libnd4j).
+ * Works on any shape (as a flat run of elements) of contiguous FLOAT or DOUBLE arrays, split over the cores in
+ * chunks of {@link #CHUNK} elements for large arrays.
  *
  * <pre>{@code
  * double y = ExactGelu.gelu(x, false);           // x/2 · erfc(-x/√2), to double precision

@@ -34,6 +34,10 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  *
  * <p>Used by {@link ExecutionPlan} when the Java kernel {@code gelu} is selected ({@link Kernels}; never on CUDA,
  * where the native sequence runs); the fused ops run {@link ExactGelu}'s kernels.
+ *
+ * <pre>{@code
+ * List<SameDiffOp> ops = GeluFusion.apply(graph, order, requested);   // order itself when nothing matched
+ * }</pre>
  */
 final class GeluFusion {
 
