@@ -7,8 +7,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link ExactGelu}'s FLOAT kernels on the JDK's Vector API ({@code jdk.incubator.vector}, JDK 17): the same
  * Numerical Recipes {@code erfcc} fit, evaluated in float lanes of the widest vector the CPU has (16 with AVX-512),
- * the exponentials by the API's lane-wise {@code EXP} (Intel's SVML on x86). About 10x faster than the scalar loop,
- * which lost to libnd4j. Each loop body is written out in full, with no helper taking or returning vectors: C2 keeps
+ * the exponentials by range reduction and a polynomial made of exact IEEE operations only: the API's own
+ * {@code EXP} is Intel's SVML once compiled and {@code Math.exp} before, whose last bits differ, and a run must give
+ * the same bits however far the JIT has got (resumed runs are checked bit for bit). About 10x faster than the scalar
+ * loop, which lost to libnd4j. Each loop body is written out in full, with no helper taking or returning vectors: C2 keeps
  * vectors in registers only within one compiled method, and a helper it declines to inline boxes every vector.
  * With NR's fit {@code erfc(a) = t exp(P(t) - a²)}, {@code t = 1/(1 + a/2)}, {@code a = |x|/√2}, and
  * {@code erfc(-a) = 2 - erfc(a)}. This class is loaded only when the JVM was started with
@@ -25,6 +27,16 @@ final class GeluVectors {
     private static final float NEG_INV_SQRT2 = (float) -ExactGelu.INV_SQRT2;
     private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
     private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    private static final FloatVector HALF = FloatVector.broadcast(S, 0.5f);
+    private static final FloatVector INV_6 = FloatVector.broadcast(S, 1f / 6);
+    private static final FloatVector INV_24 = FloatVector.broadcast(S, 1f / 24);
+    private static final FloatVector INV_120 = FloatVector.broadcast(S, 1f / 120);
+    private static final FloatVector LOG2E = FloatVector.broadcast(S, 1.442695f);
+    /** 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer, kept in the low mantissa bits. */
+    private static final FloatVector ROUND = FloatVector.broadcast(S, 12582912f);
+    private static final int ROUND_BITS = Float.floatToRawIntBits(12582912f);
+    private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(S, -0.693359375f);
+    private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(S, 2.12194440e-4f);
 
     private GeluVectors() {
     }
@@ -78,7 +90,18 @@ final class GeluVectors {
             FloatVector p = t.fma(0.17087277f, -0.82215223f).mul(t).add(1.48851587f).mul(t).add(-1.13520398f).mul(t)
                     .add(0.27886807f).mul(t).add(-0.18628806f).mul(t).add(0.09678418f).mul(t).add(0.37409196f).mul(t)
                     .add(1.00002368f).mul(t).add(-1.26551223f);
-            FloatVector r = t.mul(p.sub(a2).lanewise(VectorOperators.EXP));
+            // exp(P(t) - a²): exp(q) for q <= 0 (clamped at -87, where it is 1.6e-38), every step an exact IEEE operation
+            // so that interpreted, C1- and C2-compiled code give the same bits: q = k ln 2 + r, |r| <= ln 2 / 2,
+            // k rounded by adding 1.5 * 2^23, 2^k from the bits of that sum, e^r by its degree-7 Taylor polynomial.
+            FloatVector qE = p.sub(a2).max(-87f);
+            FloatVector zE = qE.fma(LOG2E, ROUND);
+            FloatVector kE = zE.sub(ROUND);
+            FloatVector rE = kE.fma(NEG_LN2_HI, qE).add(kE.mul(NEG_LN2_LO));
+            FloatVector eE = rE.fma(1f / 5040, 1f / 720).fma(rE, INV_120).fma(rE, INV_24).fma(rE, INV_6)
+                    .fma(rE, HALF).fma(rE, ONE).fma(rE, ONE)
+                    .mul(zE.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23)
+                            .reinterpretAsFloats());
+            FloatVector r = t.mul(eE);
             r = r.blend(r.neg().add(2f), w.lt(0f));
             // This order (a² first, x last) ran twice as fast as computing x/2 first (C2's schedule around EXP).
             r.mul(0.5f).mul(v).intoArray(y, i);
@@ -96,12 +119,34 @@ final class GeluVectors {
             FloatVector w = v.mul(NEG_INV_SQRT2);
             FloatVector a = w.abs();
             FloatVector a2 = a.mul(a);
-            FloatVector density = a2.neg().lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+            // exp(-a²), the density up to 1/√(2π): exp(q) for q <= 0 (clamped at -87, where it is 1.6e-38), every step an exact IEEE operation
+            // so that interpreted, C1- and C2-compiled code give the same bits: q = k ln 2 + r, |r| <= ln 2 / 2,
+            // k rounded by adding 1.5 * 2^23, 2^k from the bits of that sum, e^r by its degree-7 Taylor polynomial.
+            FloatVector qD = a2.neg().max(-87f);
+            FloatVector zD = qD.fma(LOG2E, ROUND);
+            FloatVector kD = zD.sub(ROUND);
+            FloatVector rD = kD.fma(NEG_LN2_HI, qD).add(kD.mul(NEG_LN2_LO));
+            FloatVector eD = rD.fma(1f / 5040, 1f / 720).fma(rD, INV_120).fma(rD, INV_24).fma(rD, INV_6)
+                    .fma(rD, HALF).fma(rD, ONE).fma(rD, ONE)
+                    .mul(zD.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23)
+                            .reinterpretAsFloats());
+            FloatVector density = eD.mul(INV_SQRT_2PI);
             FloatVector t = ONE.div(a.fma(0.5f, 1f));
             FloatVector p = t.fma(0.17087277f, -0.82215223f).mul(t).add(1.48851587f).mul(t).add(-1.13520398f).mul(t)
                     .add(0.27886807f).mul(t).add(-0.18628806f).mul(t).add(0.09678418f).mul(t).add(0.37409196f).mul(t)
                     .add(1.00002368f).mul(t).add(-1.26551223f);
-            FloatVector r = t.mul(p.sub(a2).lanewise(VectorOperators.EXP));
+            // exp(P(t) - a²), as in forward: exp(q) for q <= 0 (clamped at -87, where it is 1.6e-38), every step an exact IEEE operation
+            // so that interpreted, C1- and C2-compiled code give the same bits: q = k ln 2 + r, |r| <= ln 2 / 2,
+            // k rounded by adding 1.5 * 2^23, 2^k from the bits of that sum, e^r by its degree-7 Taylor polynomial.
+            FloatVector qE = p.sub(a2).max(-87f);
+            FloatVector zE = qE.fma(LOG2E, ROUND);
+            FloatVector kE = zE.sub(ROUND);
+            FloatVector rE = kE.fma(NEG_LN2_HI, qE).add(kE.mul(NEG_LN2_LO));
+            FloatVector eE = rE.fma(1f / 5040, 1f / 720).fma(rE, INV_120).fma(rE, INV_24).fma(rE, INV_6)
+                    .fma(rE, HALF).fma(rE, ONE).fma(rE, ONE)
+                    .mul(zE.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23)
+                            .reinterpretAsFloats());
+            FloatVector r = t.mul(eE);
             r = r.blend(r.neg().add(2f), w.lt(0f));
             FloatVector slope = r.mul(0.5f).add(v.mul(density));
             FloatVector.fromArray(S, dy, i).mul(slope).intoArray(dx, i);

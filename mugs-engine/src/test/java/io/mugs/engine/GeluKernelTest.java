@@ -136,8 +136,70 @@ class GeluKernelTest {
         }
     }
 
+    /** The vector forward's operations, one lane in plain Java float arithmetic (IEEE, the same order). */
+    private static float[] scalarTwin(float x, float dy) {
+        float w = x * (float) -ExactGelu.INV_SQRT2;
+        float a = Math.abs(w);
+        float a2 = a * a;
+        float t = 1f / Math.fma(a, 0.5f, 1f);
+        float p = Math.fma(t, 0.17087277f, -0.82215223f);
+        for (float c : new float[] {1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f,
+                1.00002368f, -1.26551223f}) {
+            p = p * t + c;
+        }
+        float r = t * twinExp(p - a2);
+        if (w < 0f) {
+            r = -r + 2f;
+        }
+        float y = r * 0.5f * x;
+        float density = twinExp(-a2) * (float) (1 / Math.sqrt(2 * Math.PI));
+        float dx = dy * (r * 0.5f + x * density);
+        return new float[] {y, dx};
+    }
+
+    private static float twinExp(float q) {
+        q = Math.max(q, -87f);
+        float z = Math.fma(q, 1.442695f, 12582912f);
+        float k = z - 12582912f;
+        float r = Math.fma(k, -0.693359375f, q) + k * 2.12194440e-4f;
+        float e = Math.fma(r, 1f / 5040, 1f / 720);
+        for (float c : new float[] {1f / 120, 1f / 24, 1f / 6, 0.5f, 1f, 1f}) {
+            e = Math.fma(e, r, c);
+        }
+        return e * Float.intBitsToFloat((Float.floatToRawIntBits(z) - (Float.floatToRawIntBits(12582912f) - 127)) << 23);
+    }
+
     @Test
-    void theVectorApiIsThereUnderSurefireAndCanBeSwitchedOff() {
+    void vectorKernelsGiveTheBitsOfPlainFloatArithmeticOnceCompiled() {
+        // So a run's bits do not depend on how far the JIT has got (the API's own EXP differs before and after).
+        GeluVectors.warmUp();
+        int n = 64 * GeluVectors.lanes();
+        float[] x = new float[n];
+        float[] dy = new float[n];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(11);
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (r.nextGaussian() * (i % 3 == 0 ? 0.1 : i % 3 == 1 ? 1.5 : 6));
+            dy[i] = (float) r.nextGaussian();
+        }
+        x[0] = 0;
+        x[1] = -30;
+        x[2] = 30;
+        float[] y = new float[n];
+        float[] dx = new float[n];
+        for (int rep = 0; rep < 200; rep++) {
+            GeluVectors.forward(x, y, n);
+            GeluVectors.backward(x, dy, dx, n);
+        }
+        for (int i = 0; i < n; i++) {
+            float[] twin = scalarTwin(x[i], dy[i]);
+            assertEquals(Float.floatToRawIntBits(twin[0]), Float.floatToRawIntBits(y[i]), "gelu(" + x[i] + ")");
+            assertEquals(Float.floatToRawIntBits(twin[1]), Float.floatToRawIntBits(dx[i]), "gelu'(" + x[i] + ")");
+            assertEquals(ExactGelu.gelu(x[i], false), y[i], 2e-7 * Math.max(1, Math.abs(x[i])), "gelu(" + x[i] + ")");
+        }
+    }
+
+    @Test
+    void theVectorApiIsThereUnderSurefire() {
         // Surefire starts the JVM with --add-modules jdk.incubator.vector, as the launchers do.
         assertTrue(ExactGelu.VECTOR, "the FLOAT kernels run on the Vector API");
         assertTrue(GeluVectors.lanes() >= 4, "lanes " + GeluVectors.lanes());
