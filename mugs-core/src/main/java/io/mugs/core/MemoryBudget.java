@@ -23,7 +23,10 @@ import java.util.Locale;
  *       {@code 4 (31 D T depth + 3.1 H S depth + 57 D T + 18.5 V W)} bytes with T the tokens of all views, S the
  *       sum of their squares, V the views and W the heads' widths. The coefficients were fitted to the engine's own
  *       report ({@code MugsTrainer.engineBytes()}, {@code GraphExecutor.peakLiveBytes()}) on eight CI-sized
- *       configurations (within 9 % of it on each) and are checked by {@code MemoryBudgetTest} on others;</li>
+ *       configurations (within 9 % of it on each) and are checked by {@code MemoryBudgetTest} on others. With the
+ *       engine's fused GELU (on by default where the JDK's Vector API is there) the first coefficient is 23: the
+ *       GELU's two [T, 4D] intermediates per block no longer live until the backward pass (then within 16 %, the
+ *       estimate above the engine's);</li>
  *   <li>the loader's prefetched batches, and the largest single array (the global views' attention scores
  *       {@code [2B, H, N, N]}), which must itself fit.</li>
  * </ul>
@@ -50,6 +53,11 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
 
     /** Per image and per unit of each term, in floats: fitted to the engine's report (see the class comment). */
     static final double PER_TOKEN_WIDTH_BLOCK = 31;
+    /**
+     * The same with the engine's fused GELU ({@code Kernels.selected()} holds {@code gelu}): its forward
+     * intermediates, two [T, 4D] per block, no longer live until the backward pass.
+     */
+    static final double PER_TOKEN_WIDTH_BLOCK_FUSED_GELU = PER_TOKEN_WIDTH_BLOCK - 8;
     static final double PER_ATTENTION_ENTRY_BLOCK = 3.1;
     static final double PER_TOKEN_WIDTH = 57;
     static final double PER_VIEW_HEAD_WIDTH = 18.5;
@@ -97,7 +105,9 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
         double t = 2.0 * ng + (double) locals * nl;
         double s = 2.0 * ng * ng + (double) locals * nl * nl;
         double heads = c.instanceHidden() + c.groupHidden() + c.predictorHidden() + c.prototypes();
-        double perImage = PER_TOKEN_WIDTH_BLOCK * d * t * vit.depth()
+        double perBlock = io.mugs.engine.Kernels.selected().contains("gelu") ? PER_TOKEN_WIDTH_BLOCK_FUSED_GELU
+                : PER_TOKEN_WIDTH_BLOCK;
+        double perImage = perBlock * d * t * vit.depth()
                 + PER_ATTENTION_ENTRY_BLOCK * vit.numHeads() * s * vit.depth()
                 + PER_TOKEN_WIDTH * d * t + PER_VIEW_HEAD_WIDTH * (2 + locals) * heads;
         long activations = saturated(4 * perImage * c.batchSize());
