@@ -191,7 +191,7 @@ public record MugsConfig(
      * @throws IllegalArgumentException naming the assignment when a path does not exist or a value does not parse
      */
     public MugsConfig with(String... assignments) {
-        ObjectNode root = JSON.valueToTree(this);
+        ObjectNode root = (ObjectNode) withAbsentDefaults(JSON.valueToTree(this));   // every field can be set
         for (String a : assignments) {
             int eq = a.indexOf('=');
             if (eq <= 0) {

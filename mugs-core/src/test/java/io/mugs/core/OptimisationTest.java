@@ -149,6 +149,10 @@ class OptimisationTest {
         assertEquals(io.mugs.losses.MultiCropPairing.Weighting.UNIFORM, c.pairing());
         assertEquals(base.vit().embedDim(), c.vit().embedDim());
         assertEquals(base.toJson(), base.with().toJson());
+        // a field the JSON leaves out at its default (vit.stemChannels) can be set, and back
+        MugsConfig stem = base.with("vit.stemChannels=16");
+        assertEquals(16, stem.vit().stemChannels());
+        assertEquals(0, stem.with("vit.stemChannels=0").vit().stemChannels());
         var e = assertThrows(IllegalArgumentException.class, () -> base.with("vit.dpeth=2"));
         assertTrue(e.getMessage().contains("no field 'dpeth'") && e.getMessage().contains("depth"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> base.with("lr"));
