@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.mugs.engine.CpuKernelsTest.Precision;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,18 +28,6 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 class GeluKernelTest {
 
     private static final double INV_SQRT2 = 1 / Math.sqrt(2);
-
-    enum Precision {
-        DOUBLE(DataType.DOUBLE, 1e-10), FLOAT(DataType.FLOAT, 1e-5);
-
-        final DataType type;
-        final double tolerance;
-
-        Precision(DataType type, double tolerance) {
-            this.type = type;
-            this.tolerance = tolerance;
-        }
-    }
 
     @AfterEach
     void defaultKernels() {
