@@ -77,6 +77,9 @@ final class ExecutionPlan implements AutoCloseable {
     void build(Map<String, INDArray> feed) {
         List<SameDiffOp> ops = rewrite && Kernels.enabledJavaOps().contains("gelu")
                 ? GeluFusion.apply(graph, order, requested) : order;
+        if (rewrite && Kernels.enabledJavaOps().contains("attention")) {
+            ops = AttentionFusion.apply(graph, ops, requested);
+        }
         new PlanBuilder(this, ops, requested, rewrite).build(feed);
     }
 

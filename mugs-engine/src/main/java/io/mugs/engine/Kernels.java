@@ -16,7 +16,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
  * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU only with the Vector API), {@code all},
  * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
- * matmul_bp}) and {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion});
+ * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
+ * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion});
  * {@code default} may appear in a list.
  *
  * <pre>{@code
@@ -29,7 +30,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu");
+            "matmul_bp", "gelu", "attention");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -51,6 +52,9 @@ public final class Kernels {
         if (op instanceof GeluFusion.Fused gelu) {
             return fusedGelu(gelu, args, outputs);
         }
+        if (op instanceof AttentionFusion.Fused attention) {
+            return fusedAttention(attention, args, outputs);
+        }
         Set<String> java = enabledJavaOps();
         if (!java.isEmpty()) {
             Kernel k = CpuKernels.forOp(op, args, outputs, java);
@@ -71,6 +75,28 @@ public final class Kernels {
             }
         }
         return op.backward ? ExactGelu.backward(args, outputs[0]) : ExactGelu.forward(args, outputs[0]);
+    }
+
+    /** A fused attention's kernel: only planned when the {@code attention} kernel is on, so no native fallback. */
+    private static Kernel fusedAttention(AttentionFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+        for (INDArray a : args) {
+            if (!NativeRows.supports(a) || a.dataType() != outputs[0].dataType()) {
+                throw new UnsupportedGraphException("the fused attention needs contiguous FLOAT or DOUBLE arrays of "
+                        + "one type, got " + java.util.Arrays.toString(a.shape()) + " " + a.dataType()
+                        + "; leave attention out of -Dmugs.engine.javaKernels");
+            }
+        }
+        long width = 3L * op.heads * op.headDim;
+        if (args[0].rank() != 2 || args[0].size(1) != width || args[0].size(0) % op.tokens != 0) {
+            throw new UnsupportedGraphException("the fused attention needs qkv [B*" + op.tokens + ", " + width
+                    + "], got " + java.util.Arrays.toString(args[0].shape())
+                    + "; leave attention out of -Dmugs.engine.javaKernels");
+        }
+        if (op.backward) {
+            return Attention.backward(args, outputs[0], op.tokens, op.heads, op.headDim, op.scale);
+        }
+        return Attention.forward(args, outputs[0], outputs.length > 1 ? outputs[1] : null, op.tokens, op.heads,
+                op.headDim, op.scale);
     }
 
     /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */

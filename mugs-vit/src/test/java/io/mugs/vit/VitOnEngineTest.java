@@ -132,6 +132,30 @@ class VitOnEngineTest {
     }
 
     @Test
+    void fusedAttentionGivesSameDiffsValuesWithTwoOpsPerAttention() {
+        Map<String, Integer> ops = new HashMap<>();
+        try {
+            for (String kernels : new String[] {"matmul,matmul_bp,gelu", "matmul,matmul_bp,gelu,attention"}) {
+                Kernels.select(kernels);
+                checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
+                checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
+                Model m = model(DataType.FLOAT, 1e-6);
+                try (GraphExecutor exec = GraphExecutor.gradients(m.sd(), List.of("loss"), m.vit().parameterNames())) {
+                    exec.run(feed(m, DataType.FLOAT, 2, 7));
+                    ops.put(kernels, exec.opsPerRun());
+                }
+            }
+        } finally {
+            Kernels.select(null);
+        }
+        // 2 blocks in each of the 2 towers, but the loss reads the local tower's last attention, whose gradient
+        // then reaches softmax_bp through an add: that block is left alone. The other 3 each run 13 forward and 13
+        // backward ops (17, of which 4 shape_of ops are computed once) as 1 + 1.
+        assertEquals(ops.get("matmul,matmul_bp,gelu") - 3 * 24, ops.get("matmul,matmul_bp,gelu,attention"),
+                ops.toString());
+    }
+
+    @Test
     void broadcastBackwardRewritesMatchSameDiffForEveryAxisPattern() {
         long[][][] pairs = {
                 {{4, 6}, {6}}, {{4, 6}, {1, 6}}, {{4, 6}, {4, 1}}, {{2, 3, 5}, {1, 3, 1}}, {{2, 3, 5}, {2, 1, 5}},
