@@ -39,6 +39,7 @@ final class Attention {
         int d = heads * headDim;
         int images = (int) (ctx.size(0) / t);
         long work = 4L * heads * t * t * headDim;
+        boolean single = ctx.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT;
         return new Kernel().java(args, in -> {
             NativeRows qkv = NativeRows.of(in[0]);
             NativeRows out = NativeRows.of(ctx);
@@ -50,7 +51,7 @@ final class Attention {
                 for (int b = first; b < last; b++) {
                     qkv.read((long) b * t * 3 * d, x, t * 3 * d);
                     for (int h = 0; h < heads; h++) {
-                        forwardHead(x, o, probs, h * t * t, t, d, h * headDim, headDim, scale);
+                        forwardHead(x, o, probs, h * t * t, t, d, h * headDim, headDim, scale, single);
                     }
                     out.write((long) b * t * d, o, t * d);
                     if (p != null) {
@@ -63,7 +64,7 @@ final class Attention {
 
     /** One head of one image: P (at {@code pAt}) and O (columns {@code col..col+dh} of {@code o}) from x's rows. */
     private static void forwardHead(double[] x, double[] o, double[] p, int pAt, int t, int d, int col, int dh,
-                                    double scale) {
+                                    double scale, boolean single) {
         int row = 3 * d;
         for (int i = 0; i < t; i++) {
             int qi = i * row + col;
@@ -80,7 +81,8 @@ final class Attention {
             }
             double sum = 0;
             for (int j = 0; j < t; j++) {
-                double e = Math.exp(p[pAt + i * t + j] - max);
+                double z = p[pAt + i * t + j] - max;
+                double e = single ? CpuKernels.expNonPositive(z) : Math.exp(z);
                 p[pAt + i * t + j] = e;
                 sum += e;
             }
