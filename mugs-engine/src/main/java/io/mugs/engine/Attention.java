@@ -1,5 +1,6 @@
 package io.mugs.engine;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -35,11 +36,21 @@ final class Attention {
      */
     static Kernel forward(INDArray[] args, INDArray ctx, INDArray probabilities, int tokens, int heads, int headDim,
                           double scale) {
+        return forward(args, ctx, probabilities, tokens, heads, headDim, scale, ExactGelu.VECTOR);
+    }
+
+    /** The forward kernel; {@code vector}: FLOAT arrays through {@link AttentionVectors} (when dh is a multiple of 8). */
+    static Kernel forward(INDArray[] args, INDArray ctx, INDArray probabilities, int tokens, int heads, int headDim,
+                          double scale, boolean vector) {
+        if (vector && ctx.dataType() == DataType.FLOAT && headDim % AttentionVectors.LANES == 0) {
+            AttentionVectors.warmUp();
+            return AttentionFloats.forward(args, ctx, probabilities, tokens, heads, headDim, (float) scale);
+        }
         int t = tokens;
         int d = heads * headDim;
         int images = (int) (ctx.size(0) / t);
         long work = 4L * heads * t * t * headDim;
-        boolean single = ctx.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT;
+        boolean single = ctx.dataType() == DataType.FLOAT;
         return new Kernel().java(args, in -> {
             NativeRows qkv = NativeRows.of(in[0]);
             NativeRows out = NativeRows.of(ctx);
@@ -107,6 +118,16 @@ final class Attention {
      * D]}}.
      */
     static Kernel backward(INDArray[] args, INDArray dqkv, int tokens, int heads, int headDim, double scale) {
+        return backward(args, dqkv, tokens, heads, headDim, scale, ExactGelu.VECTOR);
+    }
+
+    /** The backward kernel; {@code vector}: FLOAT arrays through {@link AttentionVectors} (when dh is a multiple of 8). */
+    static Kernel backward(INDArray[] args, INDArray dqkv, int tokens, int heads, int headDim, double scale,
+                           boolean vector) {
+        if (vector && dqkv.dataType() == DataType.FLOAT && headDim % AttentionVectors.LANES == 0) {
+            AttentionVectors.warmUp();
+            return AttentionFloats.backward(args, dqkv, tokens, heads, headDim, (float) scale);
+        }
         int t = tokens;
         int d = heads * headDim;
         int images = (int) (dqkv.size(0) / t);

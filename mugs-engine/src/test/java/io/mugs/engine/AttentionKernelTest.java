@@ -60,8 +60,8 @@ class AttentionKernelTest {
     @EnumSource(Precision.class)
     void kernelsMatchTheLibnd4jOpSequence(Precision p) {
         // {images, tokens, heads, head dim}: the fm preset's global and local towers (24 images split over the
-        // cores), one head, and a head dim that is not a multiple of a vector's lanes.
-        for (int[] s : new int[][] {{24, 17, 3, 32}, {6, 5, 3, 32}, {3, 4, 1, 8}, {2, 7, 2, 5}}) {
+        // cores), one head, T above 8 lanes, and a head dim that is not a multiple of 8 (the scalar loops only).
+        for (int[] s : new int[][] {{24, 17, 3, 32}, {6, 5, 3, 32}, {3, 4, 1, 8}, {2, 9, 2, 16}, {2, 7, 2, 5}}) {
             int b = s[0];
             int t = s[1];
             int heads = s[2];
@@ -76,21 +76,53 @@ class AttentionKernelTest {
             Map<String, INDArray> expected = sd.output(Map.of(), out[0].name(), out[1].name());
             INDArray expectedGrad = sd.calculateGradients(Map.of(), "qkv").get("qkv");
 
-            INDArray ctx = Nd4j.zeros(p.type, (long) b * t, d).addi(7);
-            INDArray probs = Nd4j.zeros(p.type, b, heads, t, t).addi(7);
-            INDArray dqkv = Nd4j.zeros(p.type, (long) b * t, 3L * d).addi(7);
             double scale = 1 / Math.sqrt(dh);
             INDArray x = qkv.getArr();
-            Attention.forward(new INDArray[] {x}, ctx, probs, t, heads, dh, scale).run();
-            Attention.backward(new INDArray[] {x, probs, dctx}, dqkv, t, heads, dh, scale).run();
-            String what = p + " " + java.util.Arrays.toString(s);
-            assertMatches(expected.get(out[0].name()), ctx, p.tolerance, "ctx " + what);
-            assertMatches(expected.get(out[1].name()), probs, p.tolerance, "P " + what);
-            assertMatches(expectedGrad, dqkv, p.tolerance, "dqkv " + what);
+            for (boolean vector : new boolean[] {false, true}) {
+                INDArray ctx = Nd4j.zeros(p.type, (long) b * t, d).addi(7);
+                INDArray probs = Nd4j.zeros(p.type, b, heads, t, t).addi(7);
+                INDArray dqkv = Nd4j.zeros(p.type, (long) b * t, 3L * d).addi(7);
+                Attention.forward(new INDArray[] {x}, ctx, probs, t, heads, dh, scale, vector).run();
+                Attention.backward(new INDArray[] {x, probs, dctx}, dqkv, t, heads, dh, scale, vector).run();
+                String what = p + " " + java.util.Arrays.toString(s) + (vector ? " (Vector API)" : " (scalar)");
+                assertMatches(expected.get(out[0].name()), ctx, p.tolerance, "ctx " + what);
+                assertMatches(expected.get(out[1].name()), probs, p.tolerance, "P " + what);
+                assertMatches(expectedGrad, dqkv, p.tolerance, "dqkv " + what);
 
-            INDArray ctxOnly = Nd4j.zeros(p.type, (long) b * t, d).addi(7);
-            Attention.forward(new INDArray[] {x}, ctxOnly, null, t, heads, dh, scale).run();
-            assertEquals(ctx, ctxOnly, "the forward without P " + what);
+                INDArray ctxOnly = Nd4j.zeros(p.type, (long) b * t, d).addi(7);
+                Attention.forward(new INDArray[] {x}, ctxOnly, null, t, heads, dh, scale, vector).run();
+                assertEquals(ctx, ctxOnly, "the forward without P " + what);
+            }
+        }
+    }
+
+    @Test
+    void vectorProductsGiveTheBitsOfPlainFloatArithmeticOnceCompiled() {
+        // Each lane is a chain of exact fused multiply-adds in row order: the same bits before and after the JIT.
+        AttentionVectors.warmUp();
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (int cols : new int[] {8, 24, 32, 56}) {
+            int n = 17;
+            int stride = cols + 8;
+            float[] a = new float[n + 3];
+            float[] m = new float[n * stride + 5];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) r.nextGaussian();
+            }
+            for (int i = 0; i < m.length; i++) {
+                m[i] = (float) r.nextGaussian();
+            }
+            float[] out = new float[cols + 2];
+            for (int rep = 0; rep < 200; rep++) {
+                AttentionVectors.rowTimes(a, 3, n, m, 5, stride, cols, out, 2);
+            }
+            for (int c = 0; c < cols; c++) {
+                float twin = 0f;
+                for (int k = 0; k < n; k++) {
+                    twin = Math.fma(m[5 + k * stride + c], a[3 + k], twin);
+                }
+                assertEquals(Float.floatToRawIntBits(twin), Float.floatToRawIntBits(out[2 + c]), "column " + c);
+            }
         }
     }
 
