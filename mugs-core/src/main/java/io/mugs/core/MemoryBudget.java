@@ -26,7 +26,10 @@ import java.util.Locale;
  *       configurations (within 9 % of it on each) and are checked by {@code MemoryBudgetTest} on others. With the
  *       engine's fused GELU (on by default where the JDK's Vector API is there) the first coefficient is 23: the
  *       GELU's two [T, 4D] intermediates per block no longer live until the backward pass (then within 16 %, the
- *       estimate above the engine's);</li>
+ *       estimate above the engine's). With the fused attention ({@code attention}, also on by default there) the
+ *       first coefficient is 5 lower and the second 0.3: the head-major copies of q, k, v, the scores S and their
+ *       gradients are no longer made (chosen on {@code MemoryBudgetTest}'s configurations, whose engine buffers
+ *       shrank by 8-31 %: within 17 % of the engine there, the estimate mostly above);</li>
  *   <li>the loader's prefetched batches, and the largest single array (the global views' attention scores
  *       {@code [2B, H, N, N]}), which must itself fit.</li>
  * </ul>
@@ -58,7 +61,13 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
      * intermediates, two [T, 4D] per block, no longer live until the backward pass.
      */
     static final double PER_TOKEN_WIDTH_BLOCK_FUSED_GELU = PER_TOKEN_WIDTH_BLOCK - 8;
+    /**
+     * The reductions with the engine's fused attention ({@code Kernels.selected()} holds {@code attention}): no
+     * head-major copies of q, k, v or of their gradients, no S, dP or dS arrays.
+     */
+    static final double PER_TOKEN_WIDTH_BLOCK_FUSED_ATTENTION_SAVING = 5;
     static final double PER_ATTENTION_ENTRY_BLOCK = 3.1;
+    static final double PER_ATTENTION_ENTRY_BLOCK_FUSED_ATTENTION = 0.3;
     static final double PER_TOKEN_WIDTH = 57;
     static final double PER_VIEW_HEAD_WIDTH = 18.5;
 
@@ -105,10 +114,15 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
         double t = 2.0 * ng + (double) locals * nl;
         double s = 2.0 * ng * ng + (double) locals * nl * nl;
         double heads = c.instanceHidden() + c.groupHidden() + c.predictorHidden() + c.prototypes();
-        double perBlock = io.mugs.engine.Kernels.selected().contains("gelu") ? PER_TOKEN_WIDTH_BLOCK_FUSED_GELU
-                : PER_TOKEN_WIDTH_BLOCK;
+        java.util.Set<String> kernels = io.mugs.engine.Kernels.selected();
+        double perBlock = kernels.contains("gelu") ? PER_TOKEN_WIDTH_BLOCK_FUSED_GELU : PER_TOKEN_WIDTH_BLOCK;
+        double perEntry = PER_ATTENTION_ENTRY_BLOCK;
+        if (kernels.contains("attention")) {
+            perBlock -= PER_TOKEN_WIDTH_BLOCK_FUSED_ATTENTION_SAVING;
+            perEntry = PER_ATTENTION_ENTRY_BLOCK_FUSED_ATTENTION;
+        }
         double perImage = perBlock * d * t * vit.depth()
-                + PER_ATTENTION_ENTRY_BLOCK * vit.numHeads() * s * vit.depth()
+                + perEntry * vit.numHeads() * s * vit.depth()
                 + PER_TOKEN_WIDTH * d * t + PER_VIEW_HEAD_WIDTH * (2 + locals) * heads;
         long activations = saturated(4 * perImage * c.batchSize());
         double pixels = crops.channels() * (4.0 * crops.globalSize() * crops.globalSize()
