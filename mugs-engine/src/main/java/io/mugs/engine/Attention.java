@@ -16,9 +16,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * forward   S = c q kᵀ; P = softmax(S) (rows); O = P v                      → ctx rows, head h's columns
  * backward  dV = Pᵀ dO; dP = dO vᵀ; dS = P ∘ (dP - rowsum(dP ∘ P)); dQ = c dS k; dK = c dSᵀ q → dqkv
  * </pre>
- * Everything is computed in {@code double} (FLOAT arrays are converted on read and rounded on write), images split
- * over the cores ({@link Threads#forRows}) when the work is large. Plain loops: T is small (17 and 5 tokens in the
- * {@code fm} preset), so each image's working set fits in the first-level cache.
+ * FLOAT arrays with the Vector API loaded ({@link ExactGelu#VECTOR}) and dh a multiple of 8 go to
+ * {@link AttentionFloats} (float arithmetic, every product on vector lanes; 3.5x these loops). Otherwise everything
+ * is computed here in {@code double} in plain loops (FLOAT arrays converted on read and rounded on write), which
+ * lost to libnd4j for T = 17. Images are split over the cores ({@link Threads#forRows}) when the work is large; T is
+ * small (17, 9 and 5 tokens in the {@code fm} preset), so each image's working set fits in the first-level cache.
  *
  * <pre>{@code
  * Kernel k = Attention.forward(new INDArray[] {qkv}, ctx, probabilities, 17, 3, 32, 1 / Math.sqrt(32));
