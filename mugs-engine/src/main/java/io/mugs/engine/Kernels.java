@@ -16,7 +16,9 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
  * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU only with the Vector API), {@code all},
  * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
- * matmul_bp}) and {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion});
+ * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
+ * {@code layernorm} (the LayerNorm with an epsilon, written from primitive ops, and its backward fused into one
+ * kernel each way, {@link LayerNormFusion}; {@code layer_norm} is libnd4j's own op, which has no epsilon);
  * {@code default} may appear in a list.
  *
  * <pre>{@code
@@ -29,7 +31,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu");
+            "matmul_bp", "gelu", "layernorm");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -51,6 +53,9 @@ public final class Kernels {
         if (op instanceof GeluFusion.Fused gelu) {
             return fusedGelu(gelu, args, outputs);
         }
+        if (op instanceof LayerNormFusion.Fused layerNorm) {
+            return fusedLayerNorm(layerNorm, args, outputs);
+        }
         Set<String> java = enabledJavaOps();
         if (!java.isEmpty()) {
             Kernel k = CpuKernels.forOp(op, args, outputs, java);
@@ -71,6 +76,29 @@ public final class Kernels {
             }
         }
         return op.backward ? ExactGelu.backward(args, outputs[0]) : ExactGelu.forward(args, outputs[0]);
+    }
+
+    /**
+     * A fused LayerNorm's kernel: only planned when the {@code layernorm} kernel is on, so it has no native fallback.
+     */
+    private static Kernel fusedLayerNorm(LayerNormFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+        INDArray x = args[0];
+        boolean fits = x.rank() == 2 && x.size(1) > 0;
+        long n = fits ? x.size(0) : 0;
+        long d = fits ? x.size(1) : 0;
+        for (int i = 0; i < args.length && fits; i++) {
+            long expected = i == 1 || i == 2 ? d : op.backward && (i == 3 || i == 4) ? n : n * d;
+            fits = NativeRows.supports(args[i]) && args[i].length() == expected && args[i].dataType() == x.dataType();
+        }
+        for (INDArray o : outputs) {
+            fits &= NativeRows.supports(o) && o.dataType() == x.dataType();
+        }
+        if (!fits) {
+            throw new UnsupportedGraphException("the fused LayerNorm needs contiguous FLOAT or DOUBLE arrays, x [N, D]"
+                    + " and gain and bias of D elements, got x " + java.util.Arrays.toString(x.shape()) + " "
+                    + x.dataType() + "; leave layernorm out of -Dmugs.engine.javaKernels");
+        }
+        return op.backward ? RowLayerNorm.backward(args, outputs) : RowLayerNorm.forward(args, outputs, op.eps);
     }
 
     /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */

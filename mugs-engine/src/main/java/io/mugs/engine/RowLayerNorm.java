@@ -1,0 +1,153 @@
+package io.mugs.engine;
+
+import java.util.Map;
+import java.util.TreeMap;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * LayerNorm with an epsilon over the rows of x [N, D], {@code y = (x - μ) r · gain + bias} with
+ * {@code r = 1/√(mean((x - μ)²) + eps)} (Ba et al. 2016; PyTorch's {@code nn.LayerNorm}), and its gradient, as
+ * Java kernels on the arrays' native memory (CPU backend): one pass over the rows each way where SameDiff's graph
+ * takes 9 ops forward and 13 or 14 backward. {@link LayerNormFusion} puts them into a plan; {@code
+ * LayerNormKernelTest} checks them against the libnd4j op sequence and against finite differences.
+ *
+ * <p>The forward also writes each row's mean μ and inverse standard deviation r ([N, 1] each), which is all the
+ * backward needs besides x: with {@code x̂ = (x - μ) r} and {@code h = dy · gain},
+ * <pre>
+ * dx    = r (h - mean(h) - x̂ mean(h x̂))  (+ a gradient of x from elsewhere, added in the same pass)
+ * dgain = sum_rows(dy x̂)      dbias = sum_rows(dy)
+ * </pre>
+ * Computes in {@code double} and rounds once when it writes a FLOAT array. Rows are split over the cores
+ * ({@link Threads#forRows}); the backward keeps the column sums of dgain and dbias per range of rows and adds them
+ * in row order, so a result does not depend on which thread finished first.
+ *
+ * <pre>{@code
+ * RowLayerNorm.forward(new INDArray[] {x, gain, bias}, new INDArray[] {y, mean, inv}, 1e-6).run();
+ * }</pre>
+ */
+final class RowLayerNorm {
+
+    private RowLayerNorm() {
+    }
+
+    /**
+     * The forward kernel: inputs x [N, D], gain and bias of D elements; outputs y [N, D] and the rows' mean and
+     * inverse standard deviation, N elements each.
+     */
+    static Kernel forward(INDArray[] args, INDArray[] outputs, double eps) {
+        int n = (int) args[0].size(0);
+        int d = (int) args[0].size(1);
+        return new Kernel().java(args, in -> {
+            NativeRows x = NativeRows.of(in[0]);
+            double[] gain = new double[d];
+            double[] bias = new double[d];
+            NativeRows.of(in[1]).read(0, gain, d);
+            NativeRows.of(in[2]).read(0, bias, d);
+            NativeRows y = NativeRows.of(outputs[0]);
+            NativeRows mean = NativeRows.of(outputs[1]);
+            NativeRows inv = NativeRows.of(outputs[2]);
+            Threads.forRows(n, 6L * d, (from, to) -> {
+                double[] row = new double[d];
+                double[] mus = new double[to - from];
+                double[] invs = new double[to - from];
+                for (int r = from; r < to; r++) {
+                    x.read((long) r * d, row, d);
+                    double mu = 0;
+                    for (int i = 0; i < d; i++) {
+                        mu += row[i];
+                    }
+                    mu /= d;
+                    double var = 0;
+                    for (int i = 0; i < d; i++) {
+                        double c = row[i] - mu;
+                        row[i] = c;
+                        var += c * c;
+                    }
+                    double rs = 1 / Math.sqrt(var / d + eps);
+                    for (int i = 0; i < d; i++) {
+                        row[i] = row[i] * rs * gain[i] + bias[i];
+                    }
+                    y.write((long) r * d, row, d);
+                    mus[r - from] = mu;
+                    invs[r - from] = rs;
+                }
+                mean.write(from, mus, to - from);
+                inv.write(from, invs, to - from);
+            });
+        });
+    }
+
+    /**
+     * The backward kernel: inputs x [N, D], gain, bias (its shape only), the forward's mean and inverse standard
+     * deviation, dy [N, D] and optionally a gradient of x from elsewhere [N, D] to add; outputs dx [N, D], dgain
+     * and dbias.
+     */
+    static Kernel backward(INDArray[] args, INDArray[] outputs) {
+        int n = (int) args[0].size(0);
+        int d = (int) args[0].size(1);
+        boolean accumulate = args.length > 6;
+        return new Kernel().java(args, in -> {
+            NativeRows x = NativeRows.of(in[0]);
+            double[] gain = new double[d];
+            NativeRows.of(in[1]).read(0, gain, d);
+            NativeRows mean = NativeRows.of(in[3]);
+            NativeRows inv = NativeRows.of(in[4]);
+            NativeRows dy = NativeRows.of(in[5]);
+            NativeRows extra = accumulate ? NativeRows.of(in[6]) : null;
+            NativeRows dx = NativeRows.of(outputs[0]);
+            Map<Integer, double[]> partial = new TreeMap<>();
+            Threads.forRows(n, 14L * d, (from, to) -> {
+                double[] xh = new double[d];
+                double[] g = new double[d];
+                double[] other = accumulate ? new double[d] : null;
+                double[] mus = new double[to - from];
+                double[] invs = new double[to - from];
+                double[] sums = new double[2 * d];
+                mean.read(from, mus, to - from);
+                inv.read(from, invs, to - from);
+                for (int r = from; r < to; r++) {
+                    x.read((long) r * d, xh, d);
+                    dy.read((long) r * d, g, d);
+                    double mu = mus[r - from];
+                    double rs = invs[r - from];
+                    double meanH = 0;
+                    double meanHx = 0;
+                    for (int i = 0; i < d; i++) {
+                        double v = (xh[i] - mu) * rs;
+                        xh[i] = v;
+                        sums[i] += g[i] * v;
+                        sums[d + i] += g[i];
+                        double h = g[i] * gain[i];
+                        meanH += h;
+                        meanHx += h * v;
+                    }
+                    meanH /= d;
+                    meanHx /= d;
+                    for (int i = 0; i < d; i++) {
+                        g[i] = (g[i] * gain[i] - meanH - xh[i] * meanHx) * rs;
+                    }
+                    if (accumulate) {
+                        extra.read((long) r * d, other, d);
+                        for (int i = 0; i < d; i++) {
+                            g[i] += other[i];
+                        }
+                    }
+                    dx.write((long) r * d, g, d);
+                }
+                synchronized (partial) {
+                    partial.put(from, sums);
+                }
+            });
+            double[] dGain = new double[d];
+            double[] dBias = new double[d];
+            for (double[] sums : partial.values()) {
+                for (int i = 0; i < d; i++) {
+                    dGain[i] += sums[i];
+                    dBias[i] += sums[d + i];
+                }
+            }
+            NativeRows.of(outputs[1]).write(0, dGain, d);
+            NativeRows.of(outputs[2]).write(0, dBias, d);
+        });
+    }
+}
