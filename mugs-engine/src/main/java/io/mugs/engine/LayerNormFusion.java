@@ -37,7 +37,8 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * the forward to the backward pass (the fused backward reads x instead).
  *
  * <p>A pattern is replaced only when every intermediate is read by its own ops and by nothing else (and is not
- * requested), and when the readers of dgain and dbias come after the fused backward. In a gradient graph the
+ * requested), and when the readers of dgain and dbias come after the fused backward, which takes the place of the
+ * earliest backward op that comes after dy and o are computed. In a gradient graph the
  * forward is fused only together with its backward. The graph itself is unchanged, so SameDiff's own session still
  * computes the op sequence.
  *
@@ -127,7 +128,7 @@ final class LayerNormFusion {
     private record Sum(List<SameDiffOp> adds, String result, String extra) {
     }
 
-    /** The backward ops (the last {@code add} of dx last), the sum giving dx, and the parameters' gradients. */
+    /** The backward ops, the sum giving dx, and the parameters' gradients. */
     private record Backward(List<SameDiffOp> ops, Sum dx, String dgain, String dbias) {
     }
 
@@ -197,17 +198,18 @@ final class LayerNormFusion {
         Set<SameDiffOp> members = new HashSet<>(f.ops());
         String y = out(f.shifted());
         Set<String> results = new HashSet<>(List.of(y));
-        SameDiffOp last = null;
+        SameDiffOp at = null;
         if (b != null) {
             members.addAll(b.ops());
-            last = b.ops().get(b.ops().size() - 1);
             results.addAll(List.of(b.dx().result(), b.dgain(), b.dbias()));
-            if (b.dx().extra() != null && members.contains(producer.get(b.dx().extra()))) {
+            String extra = b.dx().extra();
+            if (extra != null && members.contains(producer.get(extra))) {
                 return;
             }
+            at = backwardPosition(b);
             for (String g : List.of(b.dgain(), b.dbias())) {
                 for (SameDiffOp reader : consumers.getOrDefault(g, List.of())) {
-                    if (position.get(reader) < position.get(last)) {
+                    if (position.get(reader) <= position.get(at)) {
                         return;
                     }
                 }
@@ -228,9 +230,32 @@ final class LayerNormFusion {
                 inputs.add(b.dx().extra());
             }
             removed.addAll(b.ops());
-            replaced.put(last, fused(true, f.eps(), inputs, List.of(b.dx().result(), b.dgain(), b.dbias()),
-                    last.getName()));
+            replaced.put(at, fused(true, f.eps(), inputs, List.of(b.dx().result(), b.dgain(), b.dbias()),
+                    at.getName()));
         }
+    }
+
+    /**
+     * Where the fused backward goes: in place of its earliest op that comes after dy and the outside gradient are
+     * computed. (A parameter shared by several LayerNorms, as the ViT's towers share theirs, has its gradients summed
+     * by an op that may come before the last of these ops: the fused op must write dgain and dbias before it.)
+     */
+    private SameDiffOp backwardPosition(Backward b) {
+        int ready = -1;
+        for (String v : new String[] {in(b.ops().get(0), 2), b.dx().extra()}) {
+            SameDiffOp p = v == null ? null : producer.get(v);
+            if (p != null) {
+                ready = Math.max(ready, position.get(p));
+            }
+        }
+        SameDiffOp at = null;
+        for (SameDiffOp op : b.ops()) {
+            int pos = position.get(op);
+            if (pos > ready && (at == null || pos < position.get(at))) {
+                at = op;
+            }
+        }
+        return at;
     }
 
     /** The 9 forward ops from {@code mean} on, or {@code null}. */
