@@ -281,8 +281,9 @@ final class LayerNormFusion {
             }
         }
         SameDiffOp plusEps = variance == null ? null : only(out(variance));
-        if (plusEps == null || !(plusEps.getOp() instanceof ScalarOp s) || !plusEps.getOp().opName().equals("add_scalar")
-                || PlanInputs.inputs(plusEps).size() != 1 || s.scalar() == null) {
+        if (plusEps == null || !(plusEps.getOp() instanceof ScalarOp s)
+                || !plusEps.getOp().opName().equals("add_scalar") || PlanInputs.inputs(plusEps).size() != 1
+                || s.scalar() == null) {
             return null;
         }
         double eps = s.scalar().getDouble(0);
