@@ -2,6 +2,7 @@ package io.mugs.engine;
 
 import java.util.Map;
 import java.util.TreeMap;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -17,7 +18,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * dx    = r (h - mean(h) - x̂ mean(h x̂))  (+ a gradient of x from elsewhere, added in the same pass)
  * dgain = sum_rows(dy x̂)      dbias = sum_rows(dy)
  * </pre>
- * Computes in {@code double} and rounds once when it writes a FLOAT array. Rows are split over the cores
+ * FLOAT arrays run on the JDK's Vector API ({@link LayerNormVectors}: float lanes, each row's sums added in
+ * {@code double}) when {@link ExactGelu#VECTOR}; otherwise, and for DOUBLE, a scalar loop computes in {@code double}
+ * and rounds once when it writes a FLOAT array. Rows are split over the cores
  * ({@link Threads#forRows}); the backward keeps the column sums of dgain and dbias per range of rows and adds them
  * in row order, so a result does not depend on which thread finished first.
  *
@@ -35,8 +38,16 @@ final class RowLayerNorm {
      * inverse standard deviation, N elements each.
      */
     static Kernel forward(INDArray[] args, INDArray[] outputs, double eps) {
+        return forward(args, outputs, eps, ExactGelu.VECTOR);
+    }
+
+    /** The forward kernel; {@code vector}: FLOAT arrays through {@link LayerNormVectors}. */
+    static Kernel forward(INDArray[] args, INDArray[] outputs, double eps, boolean vector) {
         int n = (int) args[0].size(0);
         int d = (int) args[0].size(1);
+        if (vector && args[0].dataType() == DataType.FLOAT) {
+            return forwardVectors(args, outputs, (float) eps, n, d);
+        }
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             double[] gain = new double[d];
@@ -52,18 +63,11 @@ final class RowLayerNorm {
                 double[] invs = new double[to - from];
                 for (int r = from; r < to; r++) {
                     x.read((long) r * d, row, d);
-                    double mu = 0;
+                    double mu = sum(row, d) / d;
                     for (int i = 0; i < d; i++) {
-                        mu += row[i];
+                        row[i] -= mu;
                     }
-                    mu /= d;
-                    double var = 0;
-                    for (int i = 0; i < d; i++) {
-                        double c = row[i] - mu;
-                        row[i] = c;
-                        var += c * c;
-                    }
-                    double rs = 1 / Math.sqrt(var / d + eps);
+                    double rs = 1 / Math.sqrt(dot(row, row, d) / d + eps);
                     for (int i = 0; i < d; i++) {
                         row[i] = row[i] * rs * gain[i] + bias[i];
                     }
@@ -83,9 +87,17 @@ final class RowLayerNorm {
      * and dbias.
      */
     static Kernel backward(INDArray[] args, INDArray[] outputs) {
+        return backward(args, outputs, ExactGelu.VECTOR);
+    }
+
+    /** The backward kernel; {@code vector}: FLOAT arrays through {@link LayerNormVectors}. */
+    static Kernel backward(INDArray[] args, INDArray[] outputs, boolean vector) {
         int n = (int) args[0].size(0);
         int d = (int) args[0].size(1);
         boolean accumulate = args.length > 6;
+        if (vector && args[0].dataType() == DataType.FLOAT) {
+            return backwardVectors(args, outputs, n, d);
+        }
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             double[] gain = new double[d];
@@ -99,6 +111,7 @@ final class RowLayerNorm {
             Threads.forRows(n, 14L * d, (from, to) -> {
                 double[] xh = new double[d];
                 double[] g = new double[d];
+                double[] h = new double[d];
                 double[] other = accumulate ? new double[d] : null;
                 double[] mus = new double[to - from];
                 double[] invs = new double[to - from];
@@ -110,21 +123,16 @@ final class RowLayerNorm {
                     dy.read((long) r * d, g, d);
                     double mu = mus[r - from];
                     double rs = invs[r - from];
-                    double meanH = 0;
-                    double meanHx = 0;
                     for (int i = 0; i < d; i++) {
-                        double v = (xh[i] - mu) * rs;
-                        xh[i] = v;
-                        sums[i] += g[i] * v;
+                        xh[i] = (xh[i] - mu) * rs;
+                        sums[i] += g[i] * xh[i];
                         sums[d + i] += g[i];
-                        double h = g[i] * gain[i];
-                        meanH += h;
-                        meanHx += h * v;
+                        h[i] = g[i] * gain[i];
                     }
-                    meanH /= d;
-                    meanHx /= d;
+                    double meanH = sum(h, d) / d;
+                    double meanHx = dot(h, xh, d) / d;
                     for (int i = 0; i < d; i++) {
-                        g[i] = (g[i] * gain[i] - meanH - xh[i] * meanHx) * rs;
+                        g[i] = (h[i] - meanH - xh[i] * meanHx) * rs;
                     }
                     if (accumulate) {
                         extra.read((long) r * d, other, d);
@@ -149,5 +157,132 @@ final class RowLayerNorm {
             NativeRows.of(outputs[1]).write(0, dGain, d);
             NativeRows.of(outputs[2]).write(0, dBias, d);
         });
+    }
+
+    /** Rows per block read into float arrays by the Vector API kernels. */
+    private static int blockRows(int d) {
+        return Math.max(1, 8192 / d);
+    }
+
+    private static Kernel forwardVectors(INDArray[] args, INDArray[] outputs, float eps, int n, int d) {
+        LayerNormVectors.warmUp();
+        int block = blockRows(d);
+        return new Kernel().java(args, in -> {
+            NativeRows x = NativeRows.of(in[0]);
+            float[] gain = in[1].toFloatVector();
+            float[] bias = in[2].toFloatVector();
+            NativeRows y = NativeRows.of(outputs[0]);
+            NativeRows mean = NativeRows.of(outputs[1]);
+            NativeRows inv = NativeRows.of(outputs[2]);
+            Threads.forRows(n, 6L * d, (from, to) -> {
+                float[] xb = new float[block * d];
+                float[] yb = new float[block * d];
+                float[] mb = new float[block];
+                float[] ib = new float[block];
+                float[] lanes = new float[LayerNormVectors.lanes()];
+                for (int r = from; r < to; r += block) {
+                    int rows = Math.min(block, to - r);
+                    x.read((long) r * d, xb, rows * d);
+                    LayerNormVectors.forward(xb, gain, bias, eps, rows, d, yb, mb, ib, lanes);
+                    y.write((long) r * d, yb, rows * d);
+                    mean.write(r, mb, rows);
+                    inv.write(r, ib, rows);
+                }
+            });
+        });
+    }
+
+    private static Kernel backwardVectors(INDArray[] args, INDArray[] outputs, int n, int d) {
+        LayerNormVectors.warmUp();
+        int block = blockRows(d);
+        boolean accumulate = args.length > 6;
+        return new Kernel().java(args, in -> {
+            NativeRows x = NativeRows.of(in[0]);
+            float[] gain = in[1].toFloatVector();
+            NativeRows mean = NativeRows.of(in[3]);
+            NativeRows inv = NativeRows.of(in[4]);
+            NativeRows dy = NativeRows.of(in[5]);
+            NativeRows extra = accumulate ? NativeRows.of(in[6]) : null;
+            NativeRows dx = NativeRows.of(outputs[0]);
+            Map<Integer, double[]> partial = new TreeMap<>();
+            Threads.forRows(n, 14L * d, (from, to) -> {
+                float[] xb = new float[block * d];
+                float[] gb = new float[block * d];
+                float[] eb = accumulate ? new float[block * d] : null;
+                float[] ob = new float[block * d];
+                float[] mb = new float[block];
+                float[] ib = new float[block];
+                float[] blockSums = new float[2 * d];
+                float[] lanes = new float[LayerNormVectors.lanes()];
+                double[] sums = new double[2 * d];
+                for (int r = from; r < to; r += block) {
+                    int rows = Math.min(block, to - r);
+                    x.read((long) r * d, xb, rows * d);
+                    dy.read((long) r * d, gb, rows * d);
+                    if (accumulate) {
+                        extra.read((long) r * d, eb, rows * d);
+                    }
+                    mean.read(r, mb, rows);
+                    inv.read(r, ib, rows);
+                    java.util.Arrays.fill(blockSums, 0);
+                    LayerNormVectors.backward(xb, gb, eb, gain, mb, ib, rows, d, ob, blockSums, lanes);
+                    dx.write((long) r * d, ob, rows * d);
+                    for (int i = 0; i < 2 * d; i++) {
+                        sums[i] += blockSums[i];
+                    }
+                }
+                synchronized (partial) {
+                    partial.put(from, sums);
+                }
+            });
+            double[] dGain = new double[d];
+            double[] dBias = new double[d];
+            for (double[] sums : partial.values()) {
+                for (int i = 0; i < d; i++) {
+                    dGain[i] += sums[i];
+                    dBias[i] += sums[d + i];
+                }
+            }
+            NativeRows.of(outputs[1]).write(0, dGain, d);
+            NativeRows.of(outputs[2]).write(0, dBias, d);
+        });
+    }
+
+    /** {@code a[0] + ... + a[n-1]} in four interleaved partial sums (no chain of dependent additions). */
+    static double sum(double[] a, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int i = 0;
+        for (; i + 3 < n; i += 4) {
+            s0 += a[i];
+            s1 += a[i + 1];
+            s2 += a[i + 2];
+            s3 += a[i + 3];
+        }
+        for (; i < n; i++) {
+            s0 += a[i];
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** {@code a[0] b[0] + ... + a[n-1] b[n-1]} in four interleaved partial sums. */
+    static double dot(double[] a, double[] b, int n) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int i = 0;
+        for (; i + 3 < n; i += 4) {
+            s0 += a[i] * b[i];
+            s1 += a[i + 1] * b[i + 1];
+            s2 += a[i + 2] * b[i + 2];
+            s3 += a[i + 3] * b[i + 3];
+        }
+        for (; i < n; i++) {
+            s0 += a[i] * b[i];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 }

@@ -54,7 +54,8 @@ class LayerNormKernelTest {
     @EnumSource(Precision.class)
     void forwardAndBackwardKernelsMatchLibnd4j(Precision p) {
         // [1088, 384] is the fm step's size: above mugs.engine.parallelWork, it splits over the cores.
-        for (long[] shape : new long[][] {{7, 5}, {3, 1001}, {1088, 384}}) {
+        // {7, 5} and {3, 1001}: widths that are not a multiple of the vector lanes.
+        for (long[] shape : new long[][] {{7, 5}, {3, 1001}, {1088, 384}, {9, 96}}) {
             long n = shape[0];
             long d = shape[1];
             INDArray x = random(p.type, 1, 2, shape).addi(0.7);
@@ -73,20 +74,23 @@ class LayerNormKernelTest {
             sd.setLossVariables("loss");
             var theirs = sd.calculateGradientsAndOutputs(Map.of(), List.of(y.name()), List.of("x", "gain", "bias"));
 
-            INDArray[] fwd = {Nd4j.zeros(p.type, shape).addi(7), Nd4j.zeros(p.type, n, 1), Nd4j.zeros(p.type, n, 1)};
-            RowLayerNorm.forward(new INDArray[] {x, gain, bias}, fwd, EPS).run();
-            String what = java.util.Arrays.toString(shape);
-            assertMatches(theirs.getOutputs().get(y.name()), fwd[0], p, "layernorm " + what);
-            assertMatches(x.mean(true, 1), fwd[1], p, "row means " + what);
-            INDArray[] bwd = {Nd4j.zeros(p.type, shape).addi(7), Nd4j.zeros(p.type, d).addi(7),
-                    Nd4j.zeros(p.type, d).addi(7)};
-            RowLayerNorm.backward(new INDArray[] {x, gain, bias, fwd[1], fwd[2], dy, other}, bwd).run();
-            assertMatches(theirs.getGradients().get("x"), bwd[0], p, "dx " + what);
-            assertMatches(theirs.getGradients().get("gain"), bwd[1], p, "dgain " + what);
-            assertMatches(theirs.getGradients().get("bias"), bwd[2], p, "dbias " + what);
-            // Without the gradient from elsewhere: dx is the LayerNorm's own.
-            RowLayerNorm.backward(new INDArray[] {x, gain, bias, fwd[1], fwd[2], dy}, bwd).run();
-            assertMatches(theirs.getGradients().get("x").sub(other), bwd[0], p, "dx alone " + what);
+            for (boolean vector : new boolean[] {false, true}) {
+                INDArray[] fwd = {Nd4j.zeros(p.type, shape).addi(7), Nd4j.zeros(p.type, n, 1),
+                        Nd4j.zeros(p.type, n, 1)};
+                RowLayerNorm.forward(new INDArray[] {x, gain, bias}, fwd, EPS, vector).run();
+                String what = java.util.Arrays.toString(shape) + (vector ? " (Vector API)" : " (scalar)");
+                assertMatches(theirs.getOutputs().get(y.name()), fwd[0], p, "layernorm " + what);
+                assertMatches(x.mean(true, 1), fwd[1], p, "row means " + what);
+                INDArray[] bwd = {Nd4j.zeros(p.type, shape).addi(7), Nd4j.zeros(p.type, d).addi(7),
+                        Nd4j.zeros(p.type, d).addi(7)};
+                RowLayerNorm.backward(new INDArray[] {x, gain, bias, fwd[1], fwd[2], dy, other}, bwd, vector).run();
+                assertMatches(theirs.getGradients().get("x"), bwd[0], p, "dx " + what);
+                assertMatches(theirs.getGradients().get("gain"), bwd[1], p, "dgain " + what);
+                assertMatches(theirs.getGradients().get("bias"), bwd[2], p, "dbias " + what);
+                // Without the gradient from elsewhere: dx is the LayerNorm's own.
+                RowLayerNorm.backward(new INDArray[] {x, gain, bias, fwd[1], fwd[2], dy}, bwd, vector).run();
+                assertMatches(theirs.getGradients().get("x").sub(other), bwd[0], p, "dx alone " + what);
+            }
         }
     }
 
