@@ -266,7 +266,8 @@ final class LayerNormFusion {
         String x = in(mean, 0);
         String mu = out(mean);
         DataType type = graph.getVariable(x).dataType();
-        if (type != DataType.FLOAT && type != DataType.DOUBLE || !computed(x)) {
+        long[] shape = graph.getVariable(x).getShape();
+        if (type != DataType.FLOAT && type != DataType.DOUBLE || !computed(x) || shape != null && shape.length != 2) {
             return null;
         }
         SameDiffOp centre = exact(mu, "subtract", List.of(x, mu));
