@@ -164,22 +164,36 @@ final class RowLayerNorm {
         return Math.max(1, 8192 / d);
     }
 
+    /** Per thread: float buffers by slot, grown as needed, so that a kernel run allocates (almost) nothing. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][0]);
+
+    /** The calling thread's buffer {@code slot}, at least {@code size} floats (contents undefined). */
+    private static float[] scratch(int slot, int size) {
+        float[][] slots = SCRATCH.get();
+        if (slots[slot].length < size) {
+            slots[slot] = new float[size];
+        }
+        return slots[slot];
+    }
+
     private static Kernel forwardVectors(INDArray[] args, INDArray[] outputs, float eps, int n, int d) {
         LayerNormVectors.warmUp();
         int block = blockRows(d);
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
-            float[] gain = in[1].toFloatVector();
-            float[] bias = in[2].toFloatVector();
+            float[] gain = scratch(0, d);
+            float[] bias = scratch(1, d);
+            NativeRows.of(in[1]).read(0, gain, d);
+            NativeRows.of(in[2]).read(0, bias, d);
             NativeRows y = NativeRows.of(outputs[0]);
             NativeRows mean = NativeRows.of(outputs[1]);
             NativeRows inv = NativeRows.of(outputs[2]);
             Threads.forRows(n, 6L * d, (from, to) -> {
-                float[] xb = new float[block * d];
-                float[] yb = new float[block * d];
-                float[] mb = new float[block];
-                float[] ib = new float[block];
-                float[] lanes = new float[LayerNormVectors.lanes()];
+                float[] xb = scratch(2, block * d);
+                float[] yb = scratch(3, block * d);
+                float[] mb = scratch(4, block);
+                float[] ib = scratch(5, block);
+                float[] lanes = scratch(6, LayerNormVectors.lanes());
                 for (int r = from; r < to; r += block) {
                     int rows = Math.min(block, to - r);
                     x.read((long) r * d, xb, rows * d);
@@ -198,7 +212,8 @@ final class RowLayerNorm {
         boolean accumulate = args.length > 6;
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
-            float[] gain = in[1].toFloatVector();
+            float[] gain = scratch(0, d);
+            NativeRows.of(in[1]).read(0, gain, d);
             NativeRows mean = NativeRows.of(in[3]);
             NativeRows inv = NativeRows.of(in[4]);
             NativeRows dy = NativeRows.of(in[5]);
@@ -206,14 +221,14 @@ final class RowLayerNorm {
             NativeRows dx = NativeRows.of(outputs[0]);
             Map<Integer, double[]> partial = new TreeMap<>();
             Threads.forRows(n, 14L * d, (from, to) -> {
-                float[] xb = new float[block * d];
-                float[] gb = new float[block * d];
-                float[] eb = accumulate ? new float[block * d] : null;
-                float[] ob = new float[block * d];
-                float[] mb = new float[block];
-                float[] ib = new float[block];
-                float[] blockSums = new float[2 * d];
-                float[] lanes = new float[LayerNormVectors.lanes()];
+                float[] xb = scratch(2, block * d);
+                float[] gb = scratch(3, block * d);
+                float[] eb = accumulate ? scratch(7, block * d) : null;
+                float[] ob = scratch(8, block * d);
+                float[] mb = scratch(4, block);
+                float[] ib = scratch(5, block);
+                float[] blockSums = scratch(9, 2 * d);
+                float[] lanes = scratch(6, LayerNormVectors.lanes());
                 double[] sums = new double[2 * d];
                 for (int r = from; r < to; r += block) {
                     int rows = Math.min(block, to - r);
