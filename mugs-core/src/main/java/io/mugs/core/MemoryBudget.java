@@ -26,7 +26,10 @@ import java.util.Locale;
  *       configurations (within 9 % of it on each) and are checked by {@code MemoryBudgetTest} on others. With the
  *       engine's fused GELU (on by default where the JDK's Vector API is there) the first coefficient is 23: the
  *       GELU's two [T, 4D] intermediates per block no longer live until the backward pass (then within 16 %, the
- *       estimate above the engine's);</li>
+ *       estimate above the engine's). The configurations were fitted with libnd4j's {@code layer_norm}
+ *       ({@code layerNormEps 0}); a LayerNorm with an epsilon keeps as little with the engine's fused
+ *       {@code layernorm} (measured within 1 % of the student's live peak of {@code layerNormEps 0}, the engine's
+ *       buffers 3-5 % below), and about 10 % more of the student's live peak without it;</li>
  *   <li>the loader's prefetched batches, and the largest single array (the global views' attention scores
  *       {@code [2B, H, N, N]}), which must itself fit.</li>
  * </ul>
