@@ -14,8 +14,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *   <li>otherwise ({@code null}) the op's own libnd4j implementation.</li>
  * </ol>
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
- * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU and LayerNorm only with the Vector
- * API), {@code all},
+ * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU only with the Vector API), {@code all},
  * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
  * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
  * {@code layernorm} (the LayerNorm with an epsilon, written from primitive ops, and its backward fused into one
@@ -25,7 +24,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * <pre>{@code
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
  * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
- * java -Dmugs.engine.javaKernels=matmul,matmul_bp ... # the defaults without the fused GELU and LayerNorm
+ * java -Dmugs.engine.javaKernels=matmul,matmul_bp ... # the defaults without the fused GELU
+ * java -Dmugs.engine.javaKernels=default,layernorm ... # the defaults and the fused LayerNorm
  * }</pre>
  */
 public final class Kernels {
@@ -37,13 +37,13 @@ public final class Kernels {
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
      * and in the whole step (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised
-     * loops on this machine and stay selectable only. {@code gelu} and {@code layernorm} are part of the default
-     * only where their FLOAT kernels run on the JDK's Vector API (the JVM started with {@code --add-modules
-     * jdk.incubator.vector}, as the launchers do): the plain-Java GELU lost to libnd4j. {@code layernorm} changes
-     * only graphs with a LayerNorm epsilon ({@code vit.layerNormEps != 0}; the {@code fashionMnistTiny} preset uses
-     * libnd4j's own {@code layer_norm}).
+     * loops on this machine and stay selectable only. {@code gelu} is part of the default only where its FLOAT
+     * kernels run on the JDK's Vector API (the JVM started with {@code --add-modules jdk.incubator.vector}, as the
+     * launchers do): its plain-Java version lost to libnd4j. {@code layernorm} (graphs with a LayerNorm epsilon only,
+     * {@code vit.layerNormEps != 0}) is selectable only: 1.3-2.2x faster than its op sequence in
+     * {@code KernelBenchmark}, but no gain shown in the whole step yet (docs/performance.md, "LayerNorm fused").
      */
-    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "layernorm");
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu");
 
     private static volatile Set<String> enabled;
 
@@ -141,14 +141,13 @@ public final class Kernels {
         return Set.copyOf(out);
     }
 
-    /** {@link #DEFAULT_OPS}, without {@code gelu} and {@code layernorm} when the Vector API is not there. */
+    /** {@link #DEFAULT_OPS}, without {@code gelu} when the Vector API is not there. */
     static Set<String> defaults() {
         if (ExactGelu.VECTOR) {
             return DEFAULT_OPS;
         }
         Set<String> out = new LinkedHashSet<>(DEFAULT_OPS);
         out.remove("gelu");
-        out.remove("layernorm");
         return Set.copyOf(out);
     }
 
