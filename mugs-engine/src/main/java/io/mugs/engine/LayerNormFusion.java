@@ -99,10 +99,6 @@ final class LayerNormFusion {
             return ops.get(2);
         }
 
-        SameDiffOp variance() {
-            return ops.get(3);
-        }
-
         SameDiffOp plusEps() {
             return ops.get(4);
         }
