@@ -33,14 +33,15 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * </pre>
  * {@code o} is a gradient of x from another reader of x (a residual connection), when SameDiff adds it between
  * {@code dx1} and {@code dx2}: the fused backward adds it in the same pass. μ and r are the forward's own
- * [N, 1] values, now written by the fused forward; the [N, D] intermediates c, s, x̂ and g no longer stay alive from
- * the forward to the backward pass (the fused backward reads x instead).
+ * [N, 1] values, now written by the fused forward; the [N, D] intermediates c and x̂ no longer stay alive from the
+ * forward to the backward pass (the fused backward reads x instead; s, g and x are read by SameDiff's backward for
+ * their shapes only).
  *
  * <p>A pattern is replaced only when every intermediate is read by its own ops and by nothing else (and is not
  * requested), and when the readers of dgain and dbias come after the fused backward, which takes the place of the
- * earliest backward op that comes after dy and o are computed. In a gradient graph the
- * forward is fused only together with its backward. The graph itself is unchanged, so SameDiff's own session still
- * computes the op sequence.
+ * earliest backward op that comes after dy and o are computed. In a gradient graph the forward is fused only
+ * together with its backward. The graph itself is unchanged, so SameDiff's own session still computes the op
+ * sequence.
  *
  * <p>Used by {@link ExecutionPlan} when the Java kernel {@code layernorm} is selected ({@link Kernels}; never on
  * CUDA, where the native sequence runs); the fused ops run {@link RowLayerNorm}'s kernels.
