@@ -29,7 +29,11 @@ import java.util.Locale;
  *       estimate above the engine's). With the fused attention ({@code attention}, also on by default there) the
  *       first coefficient is 5 lower and the second 0.3: the head-major copies of q, k, v, the scores S and their
  *       gradients are no longer made (chosen on {@code MemoryBudgetTest}'s configurations, whose engine buffers
- *       shrank by 8-31 %: within 17 % of the engine there, the estimate mostly above);</li>
+ *       shrank by 8-31 %: within 17 % of the engine there, the estimate mostly above). The configurations were
+ *       fitted with libnd4j's {@code layer_norm} ({@code layerNormEps 0}); a LayerNorm with an epsilon keeps as
+ *       little with the engine's fused {@code layernorm} (measured within 1 % of the student's live peak of
+ *       {@code layerNormEps 0}, the engine's buffers 3-5 % below), and about 10 % more of the student's live peak
+ *       without it;</li>
  *   <li>the loader's prefetched batches, and the largest single array (the global views' attention scores
  *       {@code [2B, H, N, N]}), which must itself fit.</li>
  * </ul>

@@ -131,4 +131,15 @@ class EngineParityTest {
         checkSteps(base.toBuilder().vit(base.vit().toBuilder().layerNormEps(1e-6).build()).useBnInHead(false)
                 .lossWeights(new LossWeights(1, 0, 1, LossWeights.Combination.OFFICIAL)).build());
     }
+
+    @Test
+    void exactLayerNormFusedByTheEngine() {
+        MugsConfig base = Tiny.config();
+        io.mugs.engine.Kernels.select("default,layernorm");
+        try {
+            checkSteps(base.toBuilder().vit(base.vit().toBuilder().layerNormEps(1e-6).build()).build());
+        } finally {
+            io.mugs.engine.Kernels.select(null);
+        }
+    }
 }

@@ -75,9 +75,15 @@ final class ExecutionPlan implements AutoCloseable {
 
     /** Runs the graph once on {@code feed}, choosing every op's arrays; {@link #results()} holds the values. */
     void build(Map<String, INDArray> feed) {
-        List<SameDiffOp> ops = rewrite && Kernels.enabledJavaOps().contains("gelu")
-                ? GeluFusion.apply(graph, order, requested) : order;
-        if (rewrite && Kernels.enabledJavaOps().contains("attention")) {
+        List<SameDiffOp> ops = order;
+        Set<String> java = rewrite ? Kernels.enabledJavaOps() : Set.of();
+        if (java.contains("gelu")) {
+            ops = GeluFusion.apply(graph, ops, requested);
+        }
+        if (java.contains("layernorm")) {
+            ops = LayerNormFusion.apply(graph, ops, requested);
+        }
+        if (java.contains("attention")) {
             ops = AttentionFusion.apply(graph, ops, requested);
         }
         new PlanBuilder(this, ops, requested, rewrite).build(feed);

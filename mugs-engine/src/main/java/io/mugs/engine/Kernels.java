@@ -18,6 +18,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * API), {@code all},
  * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
  * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
+ * {@code layernorm} (the LayerNorm with an epsilon, written from primitive ops, and its backward fused into one
+ * kernel each way, {@link LayerNormFusion}; {@code layer_norm} is libnd4j's own op, which has no epsilon) and
  * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion});
  * {@code default} may appear in a list.
  *
@@ -25,20 +27,24 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
  * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
  * java -Dmugs.engine.javaKernels=matmul,matmul_bp ... # the defaults without the fused GELU and attention
+ * java -Dmugs.engine.javaKernels=default,layernorm ... # the defaults and the fused LayerNorm
  * }</pre>
  */
 public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu", "attention");
+            "matmul_bp", "gelu", "layernorm", "attention");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
      * and in the whole step (docs/performance.md). Softmax and layer norm in plain Java lost to libnd4j's vectorised
      * loops on this machine and stay selectable only. {@code gelu} and {@code attention} are part of the default only
      * where their FLOAT kernels run on the JDK's Vector API (the JVM started with {@code --add-modules
-     * jdk.incubator.vector}, as the launchers do): their plain-Java versions lost to libnd4j.
+     * jdk.incubator.vector}, as the launchers do): their plain-Java versions lost to libnd4j. {@code layernorm}
+     * (graphs with a LayerNorm epsilon only, {@code vit.layerNormEps != 0}) is selectable only: 1.3-2.2x faster than
+     * its op sequence in {@code KernelBenchmark}, but no gain shown in the whole step yet (docs/performance.md,
+     * "LayerNorm fused").
      */
     public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention");
 
@@ -52,6 +58,9 @@ public final class Kernels {
                         Rewrites.Scratch scratch) {
         if (op instanceof GeluFusion.Fused gelu) {
             return fusedGelu(gelu, args, outputs);
+        }
+        if (op instanceof LayerNormFusion.Fused layerNorm) {
+            return fusedLayerNorm(layerNorm, args, outputs);
         }
         if (op instanceof AttentionFusion.Fused attention) {
             return fusedAttention(attention, args, outputs);
@@ -98,6 +107,29 @@ public final class Kernels {
         }
         return Attention.forward(args, outputs[0], outputs.length > 1 ? outputs[1] : null, op.tokens, op.heads,
                 op.headDim, op.scale);
+    }
+
+    /**
+     * A fused LayerNorm's kernel: only planned when the {@code layernorm} kernel is on, so it has no native fallback.
+     */
+    private static Kernel fusedLayerNorm(LayerNormFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+        INDArray x = args[0];
+        boolean fits = x.rank() == 2 && x.size(1) > 0;
+        long n = fits ? x.size(0) : 0;
+        long d = fits ? x.size(1) : 0;
+        for (int i = 0; i < args.length && fits; i++) {
+            long expected = i == 1 || i == 2 ? d : op.backward && (i == 3 || i == 4) ? n : n * d;
+            fits = NativeRows.supports(args[i]) && args[i].length() == expected && args[i].dataType() == x.dataType();
+        }
+        for (INDArray o : outputs) {
+            fits &= NativeRows.supports(o) && o.dataType() == x.dataType();
+        }
+        if (!fits) {
+            throw new UnsupportedGraphException("the fused LayerNorm needs contiguous FLOAT or DOUBLE arrays, x [N, D]"
+                    + " and gain and bias of D elements, got x " + java.util.Arrays.toString(x.shape()) + " "
+                    + x.dataType() + "; leave layernorm out of -Dmugs.engine.javaKernels");
+        }
+        return op.backward ? RowLayerNorm.backward(args, outputs) : RowLayerNorm.forward(args, outputs, op.eps);
     }
 
     /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */

@@ -132,6 +132,31 @@ class VitOnEngineTest {
     }
 
     @Test
+    void fusedLayerNormGivesSameDiffsValuesWithTwoOpsPerLayerNorm() {
+        Map<String, Integer> ops = new HashMap<>();
+        try {
+            for (String kernels : new String[] {"matmul,matmul_bp", "matmul,matmul_bp,layernorm"}) {
+                Kernels.select(kernels);
+                checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
+                checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
+                Model m = model(DataType.FLOAT, 1e-6);
+                try (GraphExecutor exec = GraphExecutor.gradients(m.sd(), List.of("loss"), m.vit().parameterNames())) {
+                    exec.run(feed(m, DataType.FLOAT, 2, 7));
+                    ops.put(kernels, exec.opsPerRun());
+                }
+            }
+        } finally {
+            Kernels.select(null);
+        }
+        // 11 LayerNorms: per tower 2 blocks of 2 and the final norm of the class token, and in the global tower the
+        // final norm of the patch tokens (the loss reads no local patch token). 9 of them normalise a value that is
+        // read elsewhere too (the residual stream): 9 forward + 14 backward ops (that gradient added in between)
+        // fused into 1 + 1; the other 2: 9 + 13 into 1 + 1.
+        assertEquals(ops.get("matmul,matmul_bp") - 9 * 21 - 2 * 20, ops.get("matmul,matmul_bp,layernorm"),
+                ops.toString());
+    }
+
+    @Test
     void fusedAttentionGivesSameDiffsValuesWithTwoOpsPerAttention() {
         Map<String, Integer> ops = new HashMap<>();
         try {
