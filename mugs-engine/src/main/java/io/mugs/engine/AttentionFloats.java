@@ -14,7 +14,23 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class AttentionFloats {
 
+    /**
+     * Per-thread working arrays, reused from call to call (a training step calls these kernels a few dozen times;
+     * fresh arrays would be garbage for the collector). Every element a kernel reads it has written in the same call,
+     * except the padding columns of the transposed keys and values, whose products are never read.
+     */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[9][0]);
+
     private AttentionFloats() {
+    }
+
+    /** Working array {@code slot} of this thread, at least {@code n} long. */
+    private static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) {
+            s[slot] = new float[n];
+        }
+        return s[slot];
     }
 
     /** {@code ctx [B*T, D]} and, unless {@code probabilities} is {@code null}, P from {@code args[0] = qkv}. */
@@ -30,11 +46,11 @@ final class AttentionFloats {
             NativeRows out = NativeRows.of(ctx);
             NativeRows p = probabilities == null ? null : NativeRows.of(probabilities);
             Threads.forRows(images, work, (first, last) -> {
-                float[] x = new float[t * row];
-                float[] o = new float[t * d];
-                float[] probs = new float[heads * t * t];
-                float[] kt = new float[dh * tp];
-                float[] s = new float[tp];
+                float[] x = scratch(0, t * row);
+                float[] o = scratch(1, t * d);
+                float[] probs = scratch(2, heads * t * t);
+                float[] kt = scratch(3, dh * tp);
+                float[] s = scratch(4, tp);
                 for (int b = first; b < last; b++) {
                     qkv.read((long) b * t * row, x, t * row);
                     for (int h = 0; h < heads; h++) {
@@ -84,15 +100,15 @@ final class AttentionFloats {
             NativeRows dctx = NativeRows.of(in[2]);
             NativeRows out = NativeRows.of(dqkv);
             Threads.forRows(images, work, (first, last) -> {
-                float[] x = new float[t * row];
-                float[] dx = new float[t * row];
-                float[] probs = new float[heads * t * t];
-                float[] dO = new float[t * d];
-                float[] vt = new float[dh * tp];
-                float[] dp = new float[tp];
-                float[] ds = new float[t * t];
-                float[] dsT = new float[t * t];
-                float[] pT = new float[t * t];
+                float[] x = scratch(0, t * row);
+                float[] dx = scratch(1, t * row);
+                float[] probs = scratch(2, heads * t * t);
+                float[] dO = scratch(3, t * d);
+                float[] vt = scratch(4, dh * tp);
+                float[] dp = scratch(5, tp);
+                float[] ds = scratch(6, t * t);
+                float[] dsT = scratch(7, t * t);
+                float[] pT = scratch(8, t * t);
                 for (int b = first; b < last; b++) {
                     qkv.read((long) b * t * row, x, t * row);
                     p.read((long) b * heads * t * t, probs, heads * t * t);
