@@ -1,14 +1,11 @@
 package io.mugs.engine;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -45,7 +42,7 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * List<SameDiffOp> ops = AttentionFusion.apply(graph, order, requested);   // order itself when nothing matched
  * }</pre>
  */
-final class AttentionFusion {
+final class AttentionFusion extends PlanFusion {
 
     /**
      * The fused op. Forward: input qkv, outputs ctx and (when {@code withProbabilities}) P. Backward: inputs qkv, P
@@ -97,51 +94,21 @@ final class AttentionFusion {
                            String context, int tokens, int headCount, int headDim, double scale) {
     }
 
-    private final SameDiff graph;
-    private final Set<String> requested;
-    private final Map<String, SameDiffOp> producer = new HashMap<>();
-    private final Map<String, List<SameDiffOp>> consumers = new HashMap<>();
-
     private AttentionFusion(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        this.graph = graph;
-        this.requested = requested;
-        for (SameDiffOp op : order) {
-            for (String out : op.getOutputsOfOp()) {
-                producer.put(out, op);
-            }
-            for (String in : new LinkedHashSet<>(PlanInputs.inputs(op))) {
-                consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(op);
-            }
-        }
+        super(graph, order, requested);
     }
 
     /** {@code order} with every matching attention (and its backward) fused, or {@code order} itself. */
     static List<SameDiffOp> apply(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        AttentionFusion f = new AttentionFusion(graph, order, requested);
-        Set<SameDiffOp> removed = new HashSet<>();
-        Map<SameDiffOp, SameDiffOp> replaced = new HashMap<>();
-        for (SameDiffOp op : order) {
-            if (!removed.contains(op) && op.getOp().opName().equals("split")) {
-                f.match(op, removed, replaced);
-            }
-        }
-        if (replaced.isEmpty()) {
-            return order;
-        }
-        List<SameDiffOp> out = new ArrayList<>(order.size());
-        for (SameDiffOp op : order) {
-            SameDiffOp fused = replaced.get(op);
-            if (fused != null) {
-                out.add(fused);
-            } else if (!removed.contains(op)) {
-                out.add(op);
-            }
-        }
-        return out;
+        return new AttentionFusion(graph, order, requested).fuse(order);
     }
 
     /** Tries the pattern starting at {@code split}; records what it replaces. */
-    private void match(SameDiffOp split, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
+    @Override
+    void match(SameDiffOp split, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
+        if (!split.getOp().opName().equals("split")) {
+            return;
+        }
         Forward f = matchForward(split);
         if (f == null) {
             return;
@@ -356,36 +323,11 @@ final class AttentionFusion {
         return op.getOp() instanceof DynamicCustomOp d ? d.iArgs() : null;
     }
 
-    /** Every output of {@code members} but {@code results} is read only by {@code members} and not requested. */
-    private boolean privateValues(Set<SameDiffOp> members, Set<String> results) {
-        for (SameDiffOp op : members) {
-            for (String v : op.getOutputsOfOp()) {
-                if (results.contains(v)) {
-                    continue;
-                }
-                if (requested.contains(v)) {
-                    return false;
-                }
-                for (SameDiffOp reader : consumers.getOrDefault(v, List.of())) {
-                    if (!members.contains(reader)) {
-                        return false;
-                    }
-                }
-            }
-        }
-        return true;
-    }
-
     private SameDiffOp fused(boolean backward, boolean withP, Forward f, List<String> inputs, List<String> outputs,
                              String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/attention_bp" : "/attention"))
                 .op(new Fused(backward, withP, f.tokens(), f.headCount(), f.headDim(), f.scale()))
                 .inputsToOp(inputs).outputsOfOp(outputs).build();
-    }
-
-    /** Whether {@code name} is computed by an op (a value of the plan, contiguous), not fed or stored. */
-    private boolean computed(String name) {
-        return graph.getVariable(name).getVariableType() == VariableType.ARRAY && producer.containsKey(name);
     }
 
     /** The factor of a {@code mul_scalar} op with one input and one output, or {@code null}. */
@@ -408,23 +350,9 @@ final class AttentionFusion {
         return null;
     }
 
-    /** The single reader of {@code value}, or {@code null}. */
-    private SameDiffOp only(String value) {
-        List<SameDiffOp> r = consumers.getOrDefault(value, List.of());
-        return r.size() == 1 && r.get(0).getOutputsOfOp().size() == 1 ? r.get(0) : null;
-    }
-
     /** The single reader of {@code value} (of any number of outputs), or {@code null}. */
     private SameDiffOp sole(String value) {
         List<SameDiffOp> r = consumers.getOrDefault(value, List.of());
         return r.size() == 1 ? r.get(0) : null;
-    }
-
-    private static String in(SameDiffOp op, int i) {
-        return PlanInputs.inputs(op).get(i);
-    }
-
-    private static String out(SameDiffOp op) {
-        return op.getOutputsOfOp().get(0);
     }
 }

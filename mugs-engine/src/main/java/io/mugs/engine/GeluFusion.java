@@ -1,14 +1,11 @@
 package io.mugs.engine;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -39,7 +36,7 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * List<SameDiffOp> ops = GeluFusion.apply(graph, order, requested);   // order itself when nothing matched
  * }</pre>
  */
-final class GeluFusion {
+final class GeluFusion extends PlanFusion {
 
     /** The fused op: one input x (forward) or x and dy (backward), one output of x's shape. */
     static final class Fused extends DynamicCustomOp {
@@ -62,51 +59,18 @@ final class GeluFusion {
         }
     }
 
-    private final SameDiff graph;
-    private final Set<String> requested;
-    private final Map<String, SameDiffOp> producer = new HashMap<>();
-    private final Map<String, List<SameDiffOp>> consumers = new HashMap<>();
-
     private GeluFusion(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        this.graph = graph;
-        this.requested = requested;
-        for (SameDiffOp op : order) {
-            for (String out : op.getOutputsOfOp()) {
-                producer.put(out, op);
-            }
-            for (String in : new LinkedHashSet<>(PlanInputs.inputs(op))) {
-                consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(op);
-            }
-        }
+        super(graph, order, requested);
     }
 
     /** {@code order} with every exact GELU (and its backward) fused, or {@code order} itself when none is found. */
     static List<SameDiffOp> apply(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        GeluFusion f = new GeluFusion(graph, order, requested);
-        Set<SameDiffOp> removed = new HashSet<>();
-        Map<SameDiffOp, SameDiffOp> replaced = new HashMap<>();
-        for (SameDiffOp op : order) {
-            if (!removed.contains(op)) {
-                f.match(op, removed, replaced);
-            }
-        }
-        if (replaced.isEmpty()) {
-            return order;
-        }
-        List<SameDiffOp> out = new ArrayList<>(order.size());
-        for (SameDiffOp op : order) {
-            SameDiffOp fused = replaced.get(op);
-            if (fused != null) {
-                out.add(fused);
-            } else if (!removed.contains(op)) {
-                out.add(op);
-            }
-        }
-        return out;
+        return new GeluFusion(graph, order, requested).fuse(order);
     }
 
     /** Tries the pattern starting at {@code neg} ({@code u = x·(-1/√2)}); records what it replaces. */
-    private void match(SameDiffOp neg, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
+    @Override
+    void match(SameDiffOp neg, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
         if (!scalarMul(neg, -ExactGelu.INV_SQRT2)) {
             return;
         }
@@ -209,34 +173,9 @@ final class GeluFusion {
         return List.of(scaleDy, mulBp, ones, coefficient, square, negate, exp, slope, chain, inner, add);
     }
 
-    /** Every output of {@code members} but {@code results} is read only by {@code members} and not requested. */
-    private boolean privateValues(Set<SameDiffOp> members, Set<String> results) {
-        for (SameDiffOp op : members) {
-            for (String v : op.getOutputsOfOp()) {
-                if (results.contains(v)) {
-                    continue;
-                }
-                if (requested.contains(v)) {
-                    return false;
-                }
-                for (SameDiffOp reader : consumers.getOrDefault(v, List.of())) {
-                    if (!members.contains(reader)) {
-                        return false;
-                    }
-                }
-            }
-        }
-        return true;
-    }
-
     private SameDiffOp fused(boolean backward, List<String> inputs, String output, String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/gelu_exact_bp" : "/gelu_exact"))
                 .op(new Fused(backward)).inputsToOp(inputs).outputsOfOp(List.of(output)).build();
-    }
-
-    /** Whether {@code name} is computed by an op (a value of the plan, contiguous), not fed or stored. */
-    private boolean computed(String name) {
-        return graph.getVariable(name).getVariableType() == VariableType.ARRAY && producer.containsKey(name);
     }
 
     private static boolean scalarMul(SameDiffOp op, double value) {
@@ -261,23 +200,9 @@ final class GeluFusion {
         return null;
     }
 
-    /** The single reader of {@code value}, or {@code null}. */
-    private SameDiffOp only(String value) {
-        List<SameDiffOp> r = consumers.getOrDefault(value, List.of());
-        return r.size() == 1 && r.get(0).getOutputsOfOp().size() == 1 ? r.get(0) : null;
-    }
-
     private List<SameDiffOp> others(String value, SameDiffOp except) {
         List<SameDiffOp> out = new ArrayList<>(consumers.getOrDefault(value, List.of()));
         out.remove(except);
         return out;
-    }
-
-    private static String in(SameDiffOp op, int i) {
-        return PlanInputs.inputs(op).get(i);
-    }
-
-    private static String out(SameDiffOp op) {
-        return op.getOutputsOfOp().get(0);
     }
 }

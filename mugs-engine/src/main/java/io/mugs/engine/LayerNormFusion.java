@@ -1,14 +1,11 @@
 package io.mugs.engine;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -50,7 +47,7 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * List<SameDiffOp> ops = LayerNormFusion.apply(graph, order, requested);   // order itself when nothing matched
  * }</pre>
  */
-final class LayerNormFusion {
+final class LayerNormFusion extends PlanFusion {
 
     /**
      * The fused op. Forward: inputs x, gain, bias; outputs y (x's shape), μ and r ([N, 1]). Backward: inputs x,
@@ -129,53 +126,18 @@ final class LayerNormFusion {
     private record Backward(List<SameDiffOp> ops, Sum dx, String dgain, String dbias) {
     }
 
-    private final SameDiff graph;
-    private final Set<String> requested;
-    private final Map<String, SameDiffOp> producer = new HashMap<>();
-    private final Map<String, List<SameDiffOp>> consumers = new HashMap<>();
-    private final Map<SameDiffOp, Integer> position = new HashMap<>();
-
     private LayerNormFusion(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        this.graph = graph;
-        this.requested = requested;
-        for (SameDiffOp op : order) {
-            position.put(op, position.size());
-            for (String out : op.getOutputsOfOp()) {
-                producer.put(out, op);
-            }
-            for (String in : new LinkedHashSet<>(PlanInputs.inputs(op))) {
-                consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(op);
-            }
-        }
+        super(graph, order, requested);
     }
 
     /** {@code order} with every LayerNorm (and its backward) fused, or {@code order} itself when none is found. */
     static List<SameDiffOp> apply(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
-        LayerNormFusion f = new LayerNormFusion(graph, order, requested);
-        Set<SameDiffOp> removed = new HashSet<>();
-        Map<SameDiffOp, SameDiffOp> replaced = new HashMap<>();
-        for (SameDiffOp op : order) {
-            if (!removed.contains(op)) {
-                f.match(op, removed, replaced);
-            }
-        }
-        if (replaced.isEmpty()) {
-            return order;
-        }
-        List<SameDiffOp> out = new ArrayList<>(order.size());
-        for (SameDiffOp op : order) {
-            SameDiffOp fused = replaced.get(op);
-            if (fused != null) {
-                out.add(fused);
-            } else if (!removed.contains(op)) {
-                out.add(op);
-            }
-        }
-        return out;
+        return new LayerNormFusion(graph, order, requested).fuse(order);
     }
 
     /** Tries the pattern starting at {@code mean} ({@code μ = mean(x, 1)}); records what it replaces. */
-    private void match(SameDiffOp mean, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
+    @Override
+    void match(SameDiffOp mean, Set<SameDiffOp> removed, Map<SameDiffOp, SameDiffOp> replaced) {
         Forward f = matchForward(mean);
         if (f == null) {
             return;
@@ -438,35 +400,10 @@ final class LayerNormFusion {
         return add != null && add.getOp().opName().equals("add") && PlanInputs.inputs(add).size() == 2 ? add : null;
     }
 
-    /** Every output of {@code members} but {@code results} is read only by {@code members} and not requested. */
-    private boolean privateValues(Set<SameDiffOp> members, Set<String> results) {
-        for (SameDiffOp op : members) {
-            for (String v : op.getOutputsOfOp()) {
-                if (results.contains(v)) {
-                    continue;
-                }
-                if (requested.contains(v)) {
-                    return false;
-                }
-                for (SameDiffOp reader : consumers.getOrDefault(v, List.of())) {
-                    if (!members.contains(reader)) {
-                        return false;
-                    }
-                }
-            }
-        }
-        return true;
-    }
-
     private SameDiffOp fused(boolean backward, double eps, List<String> inputs, List<String> outputs,
                              String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/layernorm_rows_bp" : "/layernorm_rows"))
                 .op(new Fused(backward, eps)).inputsToOp(inputs).outputsOfOp(outputs).build();
-    }
-
-    /** Whether {@code name} is computed by an op (a value of the plan, contiguous), not fed or stored. */
-    private boolean computed(String name) {
-        return graph.getVariable(name).getVariableType() == VariableType.ARRAY && producer.containsKey(name);
     }
 
     /** A {@code reduce_mean} of one input over dimension 1, keeping it. */
@@ -538,19 +475,5 @@ final class LayerNormFusion {
             return null;
         }
         return in.get(0).equals(v) ? in.get(1) : in.get(0);
-    }
-
-    /** The single reader of {@code value}, or {@code null}. */
-    private SameDiffOp only(String value) {
-        List<SameDiffOp> r = consumers.getOrDefault(value, List.of());
-        return r.size() == 1 && r.get(0).getOutputsOfOp().size() == 1 ? r.get(0) : null;
-    }
-
-    private static String in(SameDiffOp op, int i) {
-        return PlanInputs.inputs(op).get(i);
-    }
-
-    private static String out(SameDiffOp op) {
-        return op.getOutputsOfOp().get(0);
     }
 }

@@ -112,42 +112,14 @@ class VitOnEngineTest {
 
     @Test
     void fusedExactGeluGivesSameDiffsValuesWithTwoOpsPerGelu() {
-        Map<String, Integer> ops = new HashMap<>();
-        try {
-            for (String kernels : new String[] {"matmul,matmul_bp", "matmul,matmul_bp,gelu"}) {
-                Kernels.select(kernels);
-                checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
-                checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
-                Model m = model(DataType.FLOAT, 1e-6);
-                try (GraphExecutor exec = GraphExecutor.gradients(m.sd(), List.of("loss"), m.vit().parameterNames())) {
-                    exec.run(feed(m, DataType.FLOAT, 2, 7));
-                    ops.put(kernels, exec.opsPerRun());
-                }
-            }
-        } finally {
-            Kernels.select(null);
-        }
+        Map<String, Integer> ops = opsPerRunMatchingSameDiff("matmul,matmul_bp", "matmul,matmul_bp,gelu");
         // 2 blocks in each of the 2 towers: 4 GELUs, each 4 forward + 11 backward ops fused into 1 + 1.
         assertEquals(ops.get("matmul,matmul_bp") - 4 * 13, ops.get("matmul,matmul_bp,gelu"), ops.toString());
     }
 
     @Test
     void fusedLayerNormGivesSameDiffsValuesWithTwoOpsPerLayerNorm() {
-        Map<String, Integer> ops = new HashMap<>();
-        try {
-            for (String kernels : new String[] {"matmul,matmul_bp", "matmul,matmul_bp,layernorm"}) {
-                Kernels.select(kernels);
-                checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
-                checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
-                Model m = model(DataType.FLOAT, 1e-6);
-                try (GraphExecutor exec = GraphExecutor.gradients(m.sd(), List.of("loss"), m.vit().parameterNames())) {
-                    exec.run(feed(m, DataType.FLOAT, 2, 7));
-                    ops.put(kernels, exec.opsPerRun());
-                }
-            }
-        } finally {
-            Kernels.select(null);
-        }
+        Map<String, Integer> ops = opsPerRunMatchingSameDiff("matmul,matmul_bp", "matmul,matmul_bp,layernorm");
         // 11 LayerNorms: per tower 2 blocks of 2 and the final norm of the class token, and in the global tower the
         // final norm of the patch tokens (the loss reads no local patch token). 9 of them normalise a value that is
         // read elsewhere too (the residual stream): 9 forward + 14 backward ops (that gradient added in between)
@@ -158,9 +130,22 @@ class VitOnEngineTest {
 
     @Test
     void fusedAttentionGivesSameDiffsValuesWithTwoOpsPerAttention() {
+        Map<String, Integer> ops = opsPerRunMatchingSameDiff("matmul,matmul_bp,gelu", "matmul,matmul_bp,gelu,attention");
+        // 2 blocks in each of the 2 towers, but the loss reads the local tower's last attention, whose gradient
+        // then reaches softmax_bp through an add: that block is left alone. The other 3 each run 13 forward and 13
+        // backward ops (17, of which 4 shape_of ops are computed once) as 1 + 1.
+        assertEquals(ops.get("matmul,matmul_bp,gelu") - 3 * 24, ops.get("matmul,matmul_bp,gelu,attention"),
+                ops.toString());
+    }
+
+    /**
+     * Checks the tiny ViT's gradients against SameDiff's (DOUBLE and FLOAT, epsilon 1e-6) with each Java-kernel
+     * selection, and returns the training graph's ops per run under each.
+     */
+    private static Map<String, Integer> opsPerRunMatchingSameDiff(String... selections) {
         Map<String, Integer> ops = new HashMap<>();
         try {
-            for (String kernels : new String[] {"matmul,matmul_bp,gelu", "matmul,matmul_bp,gelu,attention"}) {
+            for (String kernels : selections) {
                 Kernels.select(kernels);
                 checkGradientsMatch(DataType.DOUBLE, 1e-10, 1e-6);
                 checkGradientsMatch(DataType.FLOAT, 1e-5, 1e-6);
@@ -173,11 +158,7 @@ class VitOnEngineTest {
         } finally {
             Kernels.select(null);
         }
-        // 2 blocks in each of the 2 towers, but the loss reads the local tower's last attention, whose gradient
-        // then reaches softmax_bp through an add: that block is left alone. The other 3 each run 13 forward and 13
-        // backward ops (17, of which 4 shape_of ops are computed once) as 1 + 1.
-        assertEquals(ops.get("matmul,matmul_bp,gelu") - 3 * 24, ops.get("matmul,matmul_bp,gelu,attention"),
-                ops.toString());
+        return ops;
     }
 
     @Test
