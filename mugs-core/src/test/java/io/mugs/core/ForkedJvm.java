@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,11 +61,33 @@ final class ForkedJvm {
         return seen.toString();
     }
 
-    /** Sends a signal by name ("INT", "TERM") with the system's kill command. */
+    /**
+     * Sends a signal by name ("INT", "TERM") with the system's kill command. Fails at once, saying why, when this
+     * process ignores SIGINT (a build started in the background by a non-interactive shell, e.g. {@code nohup mvn
+     * ... &}): the forked JVM inherits that, and a SIGINT would not reach it.
+     */
     void signal(String name) throws Exception {
+        if (name.equals("INT") && ignoresSigint()) {
+            throw new AssertionError("this JVM ignores SIGINT (SigIgn in /proc/self/status), and so does the JVM it "
+                    + "forked: run the build in the foreground, not in the background of a non-interactive shell");
+        }
         Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
         if (kill.waitFor() != 0) {
             throw new AssertionError("kill -" + name + " failed");
         }
+    }
+
+    /** Whether SIGINT (signal 2) is in this process's ignored-signal mask; false where /proc is not there. */
+    static boolean ignoresSigint() throws IOException {
+        Path status = Path.of("/proc/self/status");
+        if (!Files.isReadable(status)) {
+            return false;
+        }
+        for (String line : Files.readAllLines(status)) {
+            if (line.startsWith("SigIgn:")) {
+                return (Long.parseUnsignedLong(line.substring(7).trim(), 16) & (1L << 1)) != 0;
+            }
+        }
+        return false;
     }
 }
