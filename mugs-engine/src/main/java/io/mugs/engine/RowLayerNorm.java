@@ -146,16 +146,7 @@ final class RowLayerNorm {
                     partial.put(from, sums);
                 }
             });
-            double[] dGain = new double[d];
-            double[] dBias = new double[d];
-            for (double[] sums : partial.values()) {
-                for (int i = 0; i < d; i++) {
-                    dGain[i] += sums[i];
-                    dBias[i] += sums[d + i];
-                }
-            }
-            NativeRows.of(outputs[1]).write(0, dGain, d);
-            NativeRows.of(outputs[2]).write(0, dBias, d);
+            writeGainAndBiasGradients(partial, d, outputs);
         });
     }
 
@@ -250,17 +241,25 @@ final class RowLayerNorm {
                     partial.put(from, sums);
                 }
             });
-            double[] dGain = new double[d];
-            double[] dBias = new double[d];
-            for (double[] sums : partial.values()) {
-                for (int i = 0; i < d; i++) {
-                    dGain[i] += sums[i];
-                    dBias[i] += sums[d + i];
-                }
-            }
-            NativeRows.of(outputs[1]).write(0, dGain, d);
-            NativeRows.of(outputs[2]).write(0, dBias, d);
+            writeGainAndBiasGradients(partial, d, outputs);
         });
+    }
+
+    /**
+     * Adds the per-range sums ({@code [dgain | dbias]}, 2·d each) in row order, so the result does not depend on which
+     * thread finished first, and writes them to outputs 1 and 2.
+     */
+    private static void writeGainAndBiasGradients(Map<Integer, double[]> partial, int d, INDArray[] outputs) {
+        double[] dGain = new double[d];
+        double[] dBias = new double[d];
+        for (double[] sums : partial.values()) {
+            for (int i = 0; i < d; i++) {
+                dGain[i] += sums[i];
+                dBias[i] += sums[d + i];
+            }
+        }
+        NativeRows.of(outputs[1]).write(0, dGain, d);
+        NativeRows.of(outputs[2]).write(0, dBias, d);
     }
 
     /** {@code a[0] + ... + a[n-1]} in four interleaved partial sums (no chain of dependent additions). */
