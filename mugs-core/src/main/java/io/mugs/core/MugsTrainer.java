@@ -1,5 +1,6 @@
 package io.mugs.core;
 
+import io.mugs.engine.ParameterKernels;
 import io.mugs.engine.optim.AdamW;
 
 import io.mugs.core.health.TrainingHealth;
@@ -311,8 +312,10 @@ public final class MugsTrainer implements Stateful {
     /** After the update: a NaN or infinite student parameter stops training before the EMA spreads it. */
     private void requireFiniteParameters(Set<String> names) {
         for (String name : names) {
-            double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
-            if (!Double.isFinite(sum)) {
+            INDArray p = studentParams.get(name);
+            boolean finite = ParameterKernels.covers(p) ? ParameterKernels.allFinite(p)
+                    : Double.isFinite(p.sumNumber().doubleValue());   // NaN/Inf iff an element is (or overflow)
+            if (!finite) {
                 throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
                         + "in the update of iteration " + iteration + " (lr " + schedules.lr(schedules.index(iteration))
                         + ") although the loss was finite: training stopped before the teacher and the state were "

@@ -20,7 +20,9 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
  * {@code layernorm} (the LayerNorm with an epsilon, written from primitive ops, and its backward fused into one
  * kernel each way, {@link LayerNormFusion}; {@code layer_norm} is libnd4j's own op, which has no epsilon) and
- * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion});
+ * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion}) and
+ * {@code update} (AdamW's step and the teacher EMA in one pass over each parameter tensor, {@link ParameterKernels};
+ * not a graph op: the optimiser and the EMA ask for it);
  * {@code default} may appear in a list.
  *
  * <pre>{@code
@@ -34,7 +36,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu", "layernorm", "attention");
+            "matmul_bp", "gelu", "layernorm", "attention", "update");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -46,7 +48,7 @@ public final class Kernels {
      * its op sequence in {@code KernelBenchmark}, but no gain shown in the whole step yet (docs/performance.md,
      * "LayerNorm fused").
      */
-    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention");
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update");
 
     private static volatile Set<String> enabled;
 

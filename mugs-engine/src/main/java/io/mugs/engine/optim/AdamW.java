@@ -1,5 +1,6 @@
 package io.mugs.engine.optim;
 
+import io.mugs.engine.ParameterKernels;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
 import java.util.ArrayList;
@@ -23,7 +24,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  * lr_p = lr x 0.2 for the patch embedding ({@code patchEmbedLrMult}); wd_p = 0 for biases and 1-D parameters
  * (the reference's {@code no_wd} groups; {@code cls_token} and {@code pos_embed} keep weight decay). Frozen
- * parameters (the group head's last layer during the first epochs) get neither the step nor the decay. The general
+ * parameters (the group head's last layer during the first epochs) get neither the step nor the decay. On the CPU
+ * backend each tensor's step is one pass of {@link ParameterKernels#adamW} after its norm (Java kernel {@code update},
+ * on by default); otherwise, and on CUDA, ND4J's ops. The general
  * constructor takes any per-parameter learning-rate scale and decay rule (fine-tuning's layer-wise decay:
  * lr_p = lr x scale(p), wd_p = wd when decays(p), else 0).
  *
@@ -164,6 +167,24 @@ public final class AdamW implements Stateful {
             if (g == null || frozen.test(name)) {
                 continue;
             }
+            INDArray p = e.getValue();
+            double lrP = lr * lrScale.applyAsDouble(name);
+            State s = state.get(name);
+            if (ParameterKernels.covers(p, g, s.m, s.v)) {
+                double scale = 1;
+                if (clip > 0) {
+                    double ratio = clip / (Math.sqrt(ParameterKernels.sumOfSquares(g)) + 1e-6);
+                    if (ratio < 1) {
+                        scale = ratio;
+                        clipped.add(name);
+                    }
+                }
+                s.step++;
+                ParameterKernels.adamW(p, g, s.m, s.v, new ParameterKernels.AdamWStep(scale,
+                        decays.test(name) ? 1 - lrP * weightDecay : 1, BETA1, BETA2,
+                        lrP / (1 - Math.pow(BETA1, s.step)), Math.sqrt(1 - Math.pow(BETA2, s.step)), EPS));
+                continue;
+            }
             if (clip > 0) {
                 double norm = g.norm2Number().doubleValue();
                 double ratio = clip / (norm + 1e-6);
@@ -172,12 +193,9 @@ public final class AdamW implements Stateful {
                     clipped.add(name);
                 }
             }
-            INDArray p = e.getValue();
-            double lrP = lr * lrScale.applyAsDouble(name);
             if (decays.test(name)) {
                 p.muli(1 - lrP * weightDecay);
             }
-            State s = state.get(name);
             s.step++;
             // ND4J's fused adam_updater (in place, no temporaries): update = lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v)
             // + eps'); with eps' = eps sqrt(1-b2^t) this is PyTorch's lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps).
