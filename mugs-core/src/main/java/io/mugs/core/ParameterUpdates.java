@@ -8,10 +8,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Phases 4 and 5 of {@link MugsTrainer#step}, what changes the parameters (reference §2.4, §6): the student's AdamW
- * step after per-tensor clipping (the last layer left alone while it is frozen), then the teacher's EMA {@code θt ← m
- * θt + (1 − m) θs}. Both deal the tensors to the local replicas' threads ({@link Replicas#deal}); replica 0's arrays
- * are every replica's, so each tensor is updated once. After its part of the update each thread checks the student
- * tensors it changed ({@link NonFiniteChecks}), so that a NaN or infinity stops training before the EMA spreads it.
+ * step after per-tensor clipping (the last layer left alone while it is frozen), then the teacher's EMA
+ * {@code θt ← m θt + (1 − m) θs}. Both deal the tensors to the local replicas' threads ({@link Replicas#deal});
+ * replica 0's arrays are every replica's, so each tensor is updated once. After its part of the update each thread
+ * checks the student tensors it changed ({@link NonFiniteChecks}), so that a NaN or infinity stops training before
+ * the EMA spreads it.
  *
  * <pre>{@code
  * ParameterUpdates p = new ParameterUpdates(replicas, optimizer, config.clipGrad(), student, teacher, lastLayer);
@@ -43,9 +44,9 @@ final class ParameterUpdates {
     }
 
     /**
-     * Phase 4: clips each gradient to norm {@code clipGrad} (0: no clipping) and takes the AdamW step at {@code lr} and
-     * {@code weightDecay}, leaving the last layer as it is while {@code freezeLastLayer}. Returns how many tensors
-     * were clipped.
+     * Phase 4: clips each gradient to norm {@code clipGrad} (0: no clipping) and takes the AdamW step at
+     * {@code lr} and {@code weightDecay}, leaving the last layer as it is while {@code freezeLastLayer}. Returns how
+     * many tensors were clipped.
      *
      * @throws NonFiniteWeightsException when a student parameter became NaN or infinite ({@code iteration} and
      *                                   {@code lr} are in its message)
