@@ -195,6 +195,87 @@ class ReplicaTest {
     }
 
     @Test
+    void replicasWithUnequalBatchesAreRefusedAtTheFirstBatchNormOnEveryReplica() throws Exception {
+        // Two "processes" whose batches differ (8 and 4 images): their first collective is the teacher's first batch
+        // mean, where every replica sees the unequal row counts and refuses them, none waiting for the other.
+        List<io.mugs.core.parallel.Communicator> world = io.mugs.core.parallel.InJvmCommunicator.group(2);
+        MugsConfig eight = Tiny.config();
+        MugsConfig four = eight.toBuilder().batchSize(4).build();
+        RunSettings two = RunSettings.defaults().withReplicas(2);
+        List<MugsTrainer> ranks = List.of(new MugsTrainer(eight, two, 3, world.get(0)),
+                new MugsTrainer(four, two, 3, world.get(1)));
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try (MultiCropLoader l8 = Tiny.loader(eight); MultiCropLoader l4 = Tiny.loader(four)) {
+            var f0 = pool.submit(() -> ranks.get(0).step(l8.batch(0, 0)));
+            var f1 = pool.submit(() -> ranks.get(1).step(l4.batch(0, 0)));
+            for (var f : List.of(f0, f1)) {
+                var e = assertThrows(java.util.concurrent.ExecutionException.class,
+                        () -> f.get(60, java.util.concurrent.TimeUnit.SECONDS));
+                assertTrue(e.getCause() instanceof IllegalArgumentException, String.valueOf(e.getCause()));
+            }
+            assertEquals("batch norm over replicas needs as many rows on every replica: replica 0 has 8, the mean over "
+                    + "the 2 replicas is 6.0; give every replica an equal share of the batch",
+                    causeOf(f0));
+            assertEquals("batch norm over replicas needs as many rows on every replica: replica 1 has 4, the mean over "
+                    + "the 2 replicas is 6.0; give every replica an equal share of the batch", causeOf(f1));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aReplicaThatFailsWakesTheOtherFromItsBatchNormCollectiveAndTheNextStepRuns() {
+        MugsConfig bn = Tiny.config();
+        try (MultiCropLoader loader = Tiny.loader(bn)) {
+            MugsTrainer two = new MugsTrainer(bn, RunSettings.defaults().withReplicas(2), 3);
+            MultiCropBatch batch = loader.batch(0, 0);
+            List<TeacherOutputs> teacher = two.teacherForward(batch);
+            TeacherOutputs t1 = teacher.get(1);
+            // Replica 1's group logits have the wrong width: it fails before its student graph runs, while replica 0
+            // waits in the student's first batch-norm collective.
+            TeacherOutputs broken = new TeacherOutputs(t1.patchMean(), t1.instanceKeys(), t1.localGroupKeys(),
+                    java.util.Optional.of(Nd4j.zeros(t1.patchMean().dataType(), 4, 3)));
+            RuntimeException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                    java.time.Duration.ofSeconds(60), () -> assertThrows(RuntimeException.class,
+                            () -> two.studentGradients(batch, List.of(teacher.get(0), broken),
+                                    two.dropPathMasks(batch.batchSize()), two.teacherTemperature(0))));
+            assertTrue(!String.valueOf(e.getMessage()).startsWith("replica group"),
+                    "the replica that failed says why: " + e.getMessage());
+            double loss = two.step(batch).loss();   // a fresh group: the batch norms meet again
+            assertTrue(Double.isFinite(loss), "loss " + loss);
+        }
+    }
+
+    private static String causeOf(java.util.concurrent.Future<?> f) {
+        try {
+            f.get();
+            return "no failure";
+        } catch (Exception e) {
+            return e.getCause().getMessage();
+        }
+    }
+
+    @Test
+    void batchNormWithReplicasOnTheSameDiffSessionIsRefusedAtTheStart() {
+        String before = System.getProperty("mugs.engine");
+        System.setProperty("mugs.engine", "samediff");
+        try {
+            var e = assertThrows(IllegalStateException.class,
+                    () -> new MugsTrainer(Tiny.config(), RunSettings.defaults().withReplicas(2), 3));
+            assertEquals("batch means over replicas (batch norm with replicas > 1) run on the planned engine only, "
+                    + "not on SameDiff's session: remove -Dmugs.engine=samediff, or turn off useBnInHead, or use one "
+                    + "replica", e.getMessage());
+            new MugsTrainer(config(), RunSettings.defaults().withReplicas(2), 3);   // no batch norm: no collective
+        } finally {
+            if (before == null) {
+                System.clearProperty("mugs.engine");
+            } else {
+                System.setProperty("mugs.engine", before);
+            }
+        }
+    }
+
+    @Test
     void replicasShareOneSetOfParameterArrays() {
         try (MultiCropLoader loader = Tiny.loader(config())) {
             MugsTrainer two = trainer(2);
