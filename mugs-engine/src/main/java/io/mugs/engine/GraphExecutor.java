@@ -34,6 +34,10 @@ import org.slf4j.LoggerFactory;
  * A graph the plan cannot express (control flow, data-dependent shapes) runs through SameDiff instead, with a log
  * line saying why; so does every graph when the system property {@code mugs.engine} is {@code samediff}.
  *
+ * <p>Data-parallel replicas give each executor a {@link ReplicaMean.Hook} ({@link #replicaMean}): the batch means a
+ * graph marks with {@link ReplicaMean#rows}, and their gradients, then become means over the replicas (planned
+ * execution only).
+ *
  * <pre>{@code
  * GraphExecutor step = GraphExecutor.gradients(sd, List.of("loss"), paramNames);
  * GraphExecutor.Result r = step.run(Map.of("x", images));
