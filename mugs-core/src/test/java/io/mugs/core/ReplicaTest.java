@@ -23,7 +23,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /** Data-parallel replicas in one JVM: N replicas on B/N images each compute what one replica computes on B. */
 class ReplicaTest {
 
-    /** Tiny (batch 8) without batch norm in the heads: per-replica statistics would differ from the whole batch's. */
+    /** Tiny (batch 8) without batch norm in the heads; the batch-norm tests below take Tiny as it is. */
     private static MugsConfig config() {
         return Tiny.config().toBuilder().useBnInHead(false).build();
     }
