@@ -50,7 +50,6 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 public final class MugsTrainer implements Stateful {
 
-
     /** The training health is read every this many steps by default (the progress log's cadence). */
     public static final int HEALTH_EVERY = 10;
 
