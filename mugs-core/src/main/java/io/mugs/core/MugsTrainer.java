@@ -7,27 +7,17 @@ import io.mugs.core.parallel.Communicator;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
-import io.mugs.losses.GroupLoss;
-import io.mugs.losses.MultiCropPairing;
 import io.mugs.losses.NeighbourMemory;
 import io.mugs.engine.GraphExecutor;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.OptionalDouble;
-import java.util.function.UnaryOperator;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.IntStream;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Mugs pretraining state and its training step (reference §2, §6): the student and teacher graphs, AdamW, the
@@ -58,15 +48,8 @@ public final class MugsTrainer implements Stateful {
     private final Replicas replicas;
     private final GraphExecutor studentExecutor;
     private final AdamW optimizer;
-    private final Map<String, INDArray> studentParams;
-    private final Map<String, INDArray> teacherParams;
-    private final Set<String> lastLayer;
-    private final FeatureQueue instanceQueue;
-    private final FeatureQueue localGroupQueue;
-    private final NeighbourMemory studentMemory;
-    private final NeighbourMemory teacherMemory;
-    private final GroupCentre centre;
-    private final MultiCropPairing pairing;
+    private final ParameterUpdates parameterUpdates;
+    private final LossState lossState;
     private final int itersPerEpoch;
     private final RunSchedules schedules;
     private final HealthReadout health;
@@ -94,9 +77,9 @@ public final class MugsTrainer implements Stateful {
         this.config = config;
         this.itersPerEpoch = itersPerEpoch;
         this.model = new MugsModel(config);
-        this.studentParams = model.studentParameters();
-        this.teacherParams = model.teacherParameters();
-        this.lastLayer = new HashSet<>(model.lastLayerParameters());
+        Map<String, INDArray> studentParams = model.studentParameters();
+        Map<String, INDArray> teacherParams = model.teacherParameters();
+        Set<String> lastLayer = new HashSet<>(model.lastLayerParameters());
         if (communicator != null && communicator.size() != run.replicas()) {
             throw new IllegalArgumentException("the communicator joins " + communicator.size() + " processes but "
                     + "replicas is " + run.replicas() + ": set replicas to the world size (WORLD_SIZE)");
@@ -105,19 +88,11 @@ public final class MugsTrainer implements Stateful {
                 : new Replicas(model, 1, List.of(communicator));
         this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
-        long seed = config.seed();
-        DataType f = DataType.FLOAT;
-        this.instanceQueue = new FeatureQueue(config.queueSize(), config.instanceOut(), f, seed + 11);
-        this.localGroupQueue = new FeatureQueue(config.queueSize(), config.instanceOut(), f, seed + 12);
-        int d = config.vit().embedDim();
-        this.studentMemory = new NeighbourMemory(config.memorySize(), d, config.neighbours(),
-                config.officialPointerQuirk(), f, seed + 13);
-        this.teacherMemory = new NeighbourMemory(config.memorySize(), d, config.neighbours(),
-                config.officialPointerQuirk(), f, seed + 14);
-        this.centre = new GroupCentre(config.prototypes(), config.centreMomentum(), f);
-        this.pairing = new MultiCropPairing(config.studentViews(), config.pairing());
+        this.parameterUpdates = new ParameterUpdates(replicas, optimizer, config.clipGrad(), studentParams,
+                teacherParams, lastLayer);
+        this.lossState = new LossState(config);
         this.schedules = new RunSchedules(config, itersPerEpoch);
-        this.health = new HealthReadout(config, instanceQueue, centre);
+        this.health = new HealthReadout(config, lossState.instanceQueue(), lossState.centre());
     }
 
     /**
@@ -172,9 +147,9 @@ public final class MugsTrainer implements Stateful {
         long t1 = System.nanoTime();
         List<StudentOutputs> studentShards = studentGradients(batch, teacherShards, masks, temperature);
         long t2 = System.nanoTime();
-        Gathered all = collectives(teacherShards, studentShards);
+        StepCollectives.Gathered all = collectives(teacherShards, studentShards);
         long t3Collectives = System.nanoTime();
-        requireFiniteLoss(all.student().losses());
+        NonFiniteChecks.requireFiniteLoss(all.student().losses(), iteration, epoch());
         Optional<TrainingHealth> reading = health.due(iteration)
                 ? Optional.of(health.measure(teacherShards.get(0), studentShards.get(0), temperature, iteration,
                         recipeEpoch >= config.warmupTeacherTempEpochs()))
@@ -208,7 +183,7 @@ public final class MugsTrainer implements Stateful {
     public List<TeacherOutputs> teacherForward(MultiCropBatch batch) {
         return replicas.run(r -> {
             Replicas.Replica replica = replicas.get(r);
-            MugsModel.TeacherFeed feed = teacherFeed(replicas.shard(batch, r));
+            MugsModel.TeacherFeed feed = lossState.teacherFeed(replicas.shard(batch, r));
             return replica.model().teacherOutputs(replica.teacher().run(feed.placeholders()).outputs());
         });
     }
@@ -226,59 +201,19 @@ public final class MugsTrainer implements Stateful {
                                                  DropPathMasks masks, double temperature) {
         return replicas.run(r -> {
             Replicas.Replica replica = replicas.get(r);
-            MugsModel.StudentFeed feed = studentFeed(replicas.shard(batch, r), teacher.get(r),
+            MugsModel.StudentFeed feed = lossState.studentFeed(replicas.shard(batch, r), teacher.get(r),
                     masks.shard(replicas, r, config.crops().localCrops()), temperature);
             GraphExecutor.Result s = replica.student().run(feed.placeholders());
             return replica.model().studentOutputs(s.outputs(), s.gradients());
         });
     }
 
-    /** A step's teacher and student outputs for the whole batch, and the arrays the collectives made for them. */
-    record Gathered(TeacherOutputs teacher, StudentOutputs student, List<INDArray> gatheredArrays) {
-    }
-
     /**
-     * Phase 3, collectives: on every replica at once, gradients and losses averaged over all replicas (in place), and
-     * teacher outputs and student patch means all-gathered in single-replica order. Returns replica 0's view (every
-     * replica's is the same). With one replica in all, the outputs themselves.
+     * Phase 3, collectives: gradients and losses averaged, outputs gathered over every replica ({@link
+     * StepCollectives}). Returns replica 0's view (every replica's is the same).
      */
-    Gathered collectives(List<TeacherOutputs> teacher, List<StudentOutputs> student) {
-        return replicas.run(r -> {
-            StudentOutputs s = student.get(r);
-            List<String> lossNames = List.copyOf(s.losses().keySet());
-            INDArray losses = Nd4j.create(DataType.DOUBLE, lossNames.size());
-            for (int i = 0; i < lossNames.size(); i++) {
-                losses.putScalar(i, s.losses().get(lossNames.get(i)));
-            }
-            List<INDArray> reduced = new ArrayList<>(s.gradients().values());
-            reduced.add(losses);
-            replicas.allReduceMean(r, reduced);
-            Map<String, Double> lossValues = new LinkedHashMap<>();
-            for (int i = 0; i < lossNames.size(); i++) {
-                lossValues.put(lossNames.get(i), losses.getDouble(i));
-            }
-            List<INDArray> gathered = new ArrayList<>();
-            UnaryOperator<INDArray> gather = x -> {
-                INDArray g = replicas.gatherViews(r, x);
-                gathered.add(g);
-                return g;
-            };
-            TeacherOutputs t = teacher.get(r);
-            TeacherOutputs allTeacher = new TeacherOutputs(gather.apply(t.patchMean()), t.instanceKeys().map(gather),
-                    t.localGroupKeys().map(gather), t.groupLogits().map(gather));
-            StudentOutputs allStudent = new StudentOutputs(lossValues, s.gradients(), gather.apply(s.patchMean()));
-            return new Gathered(allTeacher, allStudent, gathered);
-        }).get(0);
-    }
-
-    /** A non-finite loss stops training before anything changes. */
-    private void requireFiniteLoss(Map<String, Double> losses) {
-        double loss = losses.get(MugsModel.LOSS);
-        if (!Double.isFinite(loss)) {
-            throw new NonFiniteLossException("loss is " + loss + " at iteration " + iteration + " (epoch " + epoch()
-                    + "; components " + losses + "): training stopped before the update; the last checkpoint is "
-                    + "intact. Lower the learning rate or raise the warm-up, and resume.");
-        }
+    StepCollectives.Gathered collectives(List<TeacherOutputs> teacher, List<StudentOutputs> student) {
+        return StepCollectives.run(replicas, teacher, student);
     }
 
     /**
@@ -288,37 +223,13 @@ public final class MugsTrainer implements Stateful {
      */
     public int update(Map<String, INDArray> gradients) {
         long it = schedules.index(iteration);
-        boolean freeze = schedules.lastLayerFrozen(iteration);
-        List<Map<String, INDArray>> parts = replicas.deal(gradients);
-        return replicas.run(r -> {
-            List<String> clipped = optimizer.step(parts.get(r), schedules.lr(it), schedules.weightDecay(it),
-                    config.clipGrad(),
-                    name -> freeze && lastLayer.contains(name));
-            requireFiniteParameters(parts.get(r).keySet());
-            return clipped.size();
-        }).stream().mapToInt(Integer::intValue).sum();
-    }
-
-    /** After the update: a NaN or infinite student parameter stops training before the EMA spreads it. */
-    private void requireFiniteParameters(Set<String> names) {
-        for (String name : names) {
-            double sum = studentParams.get(name).sumNumber().doubleValue();   // NaN/Inf iff an element is (or overflow)
-            if (!Double.isFinite(sum)) {
-                throw new NonFiniteWeightsException("student parameter '" + name + "' became NaN or infinite "
-                        + "in the update of iteration " + iteration + " (lr " + schedules.lr(schedules.index(iteration))
-                        + ") although the loss was finite: training stopped before the teacher and the state were "
-                        + "updated; the newest checkpoint is intact. Lower the learning rate and resume.");
-            }
-        }
+        return parameterUpdates.student(gradients, schedules.lr(it), schedules.weightDecay(it),
+                schedules.lastLayerFrozen(iteration), iteration);
     }
 
     /** Phase 5, EMA: {@code θt ← m θt + (1 − m) θs}, the teacher's tensors dealt to the local replicas' threads. */
     public void teacherEma(double momentum) {
-        List<Map<String, INDArray>> parts = replicas.deal(teacherParams);
-        replicas.run(r -> {
-            TeacherEma.update(parts.get(r), studentParams, momentum);
-            return r;
-        });
+        parameterUpdates.teacherEma(momentum);
     }
 
     /**
@@ -326,46 +237,12 @@ public final class MugsTrainer implements Stateful {
      * of the weak images), update the centre. {@code teacher} and {@code student} cover the whole batch.
      */
     public void updateState(MultiCropBatch batch, TeacherOutputs teacher, StudentOutputs student) {
-        int b = batch.batchSize();
-        teacher.instanceKeys().ifPresent(instanceQueue::enqueue);
-        teacher.localGroupKeys().ifPresent(keys -> {
-            localGroupQueue.enqueue(keys);
-            teacherMemory.write(teacher.patchMean().get(NDArrayIndex.interval(0, b), NDArrayIndex.all()));
-            int[] weak = IntStream.range(0, b).filter(i -> batch.weakFlags()[i]).toArray();
-            if (weak.length > 0) {
-                studentMemory.write(Nd4j.pullRows(student.patchMean(), 1, weak));
-            }
-        });
-        teacher.groupLogits().ifPresent(centre::update);
+        lossState.update(batch, teacher, student);
     }
 
     /** This step's drop-path masks for a batch of {@code b} images (see {@link DropPathMasks}). */
     public DropPathMasks dropPathMasks(int b) {
         return DropPathMasks.draw(model, config.crops().localCrops(), config.seed() * 31 + iteration, b);
-    }
-
-    /** The teacher graph's inputs for {@code batch}: its views and, with the local-group loss, the teacher memory. */
-    MugsModel.TeacherFeed teacherFeed(MultiCropBatch batch) {
-        return new MugsModel.TeacherFeed(batch.teacherGlobals(), config.lossWeights().localGroupEnabled()
-                ? Optional.of(memoryFeed(teacherMemory)) : Optional.empty());
-    }
-
-    private static MugsModel.MemoryFeed memoryFeed(NeighbourMemory memory) {
-        return new MugsModel.MemoryFeed(memory.contents(), memory.normalisedContents());
-    }
-
-    /**
-     * The student graph's inputs: views, the teacher's keys with their queues, the student memory, the group targets
-     * (the centred, sharpened teacher logits at {@code temperature}) and the drop-path masks.
-     */
-    MugsModel.StudentFeed studentFeed(MultiCropBatch batch, TeacherOutputs teacher, Map<String, INDArray> masks,
-                                      double temperature) {
-        return new MugsModel.StudentFeed(batch.studentGlobals(), Optional.ofNullable(batch.locals()),
-                teacher.instanceKeys().map(k -> new MugsModel.KeysFeed(k, instanceQueue.contents())),
-                teacher.localGroupKeys().map(k -> new MugsModel.KeysFeed(k, localGroupQueue.contents())),
-                teacher.localGroupKeys().map(k -> memoryFeed(studentMemory)),
-                teacher.groupLogits().map(logits -> GroupLoss.targets(centre.targets(logits, temperature), pairing)),
-                masks);
     }
 
     /** The teacher temperature of the group targets at {@code epoch} (the schedule's warm-up, then constant). */
@@ -381,11 +258,7 @@ public final class MugsTrainer implements Stateful {
     public void saveState(StateDict into) {
         model.saveState(into);
         optimizer.saveState(into.scope("adam"));
-        instanceQueue.saveState(into.scope("instance_queue"));
-        localGroupQueue.saveState(into.scope("local_group_queue"));
-        studentMemory.saveState(into.scope("student_memory"));
-        teacherMemory.saveState(into.scope("teacher_memory"));
-        centre.saveState(into.scope("centre"));
+        lossState.saveState(into);
         into.putCounter("iteration", iteration);
     }
 
@@ -397,11 +270,7 @@ public final class MugsTrainer implements Stateful {
         from.requireLike(expected);
         model.loadState(from);
         optimizer.loadState(from.scope("adam"));
-        instanceQueue.loadState(from.scope("instance_queue"));
-        localGroupQueue.loadState(from.scope("local_group_queue"));
-        studentMemory.loadState(from.scope("student_memory"));
-        teacherMemory.loadState(from.scope("teacher_memory"));
-        centre.loadState(from.scope("centre"));
+        lossState.loadState(from);
         iteration = from.counter("iteration", 0, Long.MAX_VALUE);
     }
 
@@ -441,6 +310,11 @@ public final class MugsTrainer implements Stateful {
     /** Steps taken so far. */
     public long iteration() {
         return iteration;
+    }
+
+    /** The queues, memories and centre, and the graphs' feeds made from them. */
+    LossState lossState() {
+        return lossState;
     }
 
     void setIteration(long iteration) {
@@ -488,23 +362,23 @@ public final class MugsTrainer implements Stateful {
     }
 
     public FeatureQueue instanceQueue() {
-        return instanceQueue;
+        return lossState.instanceQueue();
     }
 
     public FeatureQueue localGroupQueue() {
-        return localGroupQueue;
+        return lossState.localGroupQueue();
     }
 
     public NeighbourMemory studentMemory() {
-        return studentMemory;
+        return lossState.studentMemory();
     }
 
     public NeighbourMemory teacherMemory() {
-        return teacherMemory;
+        return lossState.teacherMemory();
     }
 
     public GroupCentre centre() {
-        return centre;
+        return lossState.centre();
     }
 
     /** Every learning rate of the run (materialised on request; the trainer computes them per step). */

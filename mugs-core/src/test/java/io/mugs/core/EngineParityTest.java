@@ -48,7 +48,7 @@ class EngineParityTest {
                 List<TeacherOutputs> teacherShards = trainer.teacherForward(batch);
                 TeacherOutputs teacher = teacherShards.get(0);
                 TeacherOutputs expectedTeacher = model.teacherOutputs(model.teacher().output(
-                        trainer.teacherFeed(batch).placeholders(), model.teacherOutputNames()));
+                        trainer.lossState().teacherFeed(batch).placeholders(), model.teacherOutputNames()));
                 assertClose(expectedTeacher.patchMean(), teacher.patchMean(), 1e-5, "patch mean");
                 assertEquals(cfg.lossWeights().instanceEnabled(), teacher.instanceKeys().isPresent());
                 assertEquals(cfg.lossWeights().localGroupEnabled(), teacher.localGroupKeys().isPresent());
@@ -62,7 +62,7 @@ class EngineParityTest {
 
                 DropPathMasks masks = trainer.dropPathMasks(batch.batchSize());
                 double temperature = trainer.teacherTemperature(trainer.epoch());
-                Map<String, INDArray> feed = trainer.studentFeed(batch, teacher, masks.all(), temperature)
+                Map<String, INDArray> feed = trainer.lossState().studentFeed(batch, teacher, masks.all(), temperature)
                         .placeholders();
                 var expected = model.student().calculateGradientsAndOutputs(feed, outputs,
                         model.studentParameters().keySet());
@@ -96,7 +96,7 @@ class EngineParityTest {
             MugsTrainer trainer = new MugsTrainer(cfg, 40);
             MultiCropBatch batch = loader.batch(0, 0);
             Map<String, INDArray> feed = new HashMap<>();
-            trainer.studentFeed(batch, trainer.teacherForward(batch).get(0),
+            trainer.lossState().studentFeed(batch, trainer.teacherForward(batch).get(0),
                     trainer.dropPathMasks(batch.batchSize()).all(), trainer.teacherTemperature(0)).placeholders().forEach((k, v) -> feed.put(k, v.castTo(DataType.DOUBLE)));
             MugsModel model = new MugsModel(cfg, DataType.DOUBLE);
             List<String> outputs = model.studentOutputNames();

@@ -8,16 +8,14 @@ import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.api.ops.ScalarOp;
-import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 
 /**
  * A plan-level pattern match: finds multi-head self-attention as {@code TransformerBlock.apply} writes it (Vaswani et
- * al. 2017, §3.2.2; qkv {@code [B*T, 3D]}, {@code D = H·dh}) in a plan's op order and puts one {@link Fused} op in
- * place of its 13 forward ops, and one in place of the 17 backward ops SameDiff differentiates it into:
+ * al. 2017, §3.2.2; qkv {@code [B*T, 3D]}, {@code D = H·dh}) in a plan's op order and puts one
+ * {@link FusedAttentionOp} in place of its 13 forward ops, and one in place of the 17 backward ops SameDiff
+ * differentiates it into:
  * <pre>
  * forward   [q', k', v'] = split(qkv, 3, 1); q = permute(reshape(q'·c, -1,T,H,dh), 0,2,1,3); k, v likewise
  *           without c; S = matmul(q, k, transposeB); P = softmax(S, -1); O = matmul(P, v);
@@ -43,50 +41,6 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * }</pre>
  */
 final class AttentionFusion extends PlanFusion {
-
-    /**
-     * The fused op. Forward: input qkv, outputs ctx and (when {@code withProbabilities}) P. Backward: inputs qkv, P
-     * and dctx, output dqkv.
-     */
-    static final class Fused extends DynamicCustomOp {
-        final boolean backward;
-        final boolean withProbabilities;
-        final int tokens;
-        final int heads;
-        final int headDim;
-        final double scale;
-
-        Fused(boolean backward, boolean withProbabilities, int tokens, int heads, int headDim, double scale) {
-            super(backward ? "attention_bp" : "attention");
-            this.backward = backward;
-            this.withProbabilities = withProbabilities;
-            this.tokens = tokens;
-            this.heads = heads;
-            this.headDim = headDim;
-            this.scale = scale;
-        }
-
-        @Override
-        public String opName() {
-            return backward ? "attention_bp" : "attention";
-        }
-
-        @Override
-        public List<LongShapeDescriptor> calculateOutputShape(OpContext oc) {
-            INDArray qkv = oc.getInputArray(0);
-            if (backward) {
-                return List.of(LongShapeDescriptor.fromShape(qkv.shape(), qkv.dataType()));
-            }
-            long rows = qkv.size(0);
-            LongShapeDescriptor ctx = LongShapeDescriptor.fromShape(new long[] {rows, (long) heads * headDim},
-                    qkv.dataType());
-            if (!withProbabilities) {
-                return List.of(ctx);
-            }
-            return List.of(ctx, LongShapeDescriptor.fromShape(new long[] {rows / tokens, heads, tokens, tokens},
-                    qkv.dataType()));
-        }
-    }
 
     /** The matched forward: its ops in plan order and what the fused op needs. */
     private record Forward(List<SameDiffOp> ops, String qkv, String[] parts, String scaled, String[] reshaped,
@@ -326,7 +280,7 @@ final class AttentionFusion extends PlanFusion {
     private SameDiffOp fused(boolean backward, boolean withP, Forward f, List<String> inputs, List<String> outputs,
                              String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/attention_bp" : "/attention"))
-                .op(new Fused(backward, withP, f.tokens(), f.headCount(), f.headDim(), f.scale()))
+                .op(new FusedAttentionOp(backward, withP, f.tokens(), f.headCount(), f.headDim(), f.scale()))
                 .inputsToOp(inputs).outputsOfOp(outputs).build();
     }
 

@@ -8,16 +8,12 @@ import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.api.ops.ScalarOp;
-import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 
 /**
  * A plan-level pattern match: finds the exact GELU {@code x.mul(erfc(x.mul(-1/√2))).mul(0.5)} (how
- * {@code Layers.gelu} writes it) in a plan's op order and puts one {@link Fused} op in place of its 4 forward ops,
- * and one in place of the 11 backward ops SameDiff differentiates it into:
+ * {@code Layers.gelu} writes it) in a plan's op order and puts one {@link FusedGeluOp} in place of its 4 forward
+ * ops, and one in place of the 11 backward ops SameDiff differentiates it into:
  * <pre>
  * forward   u = x·(-1/√2); e = erfc(u); m = x·e; y = m·0.5                     → y  = gelu(x)
  * backward  g' = dy·0.5; [dx1, de] = multiply_bp(x, e, g'); c = ones_as(de)·(-2/√π);
@@ -37,27 +33,6 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * }</pre>
  */
 final class GeluFusion extends PlanFusion {
-
-    /** The fused op: one input x (forward) or x and dy (backward), one output of x's shape. */
-    static final class Fused extends DynamicCustomOp {
-        final boolean backward;
-
-        Fused(boolean backward) {
-            super(backward ? "gelu_exact_bp" : "gelu_exact");
-            this.backward = backward;
-        }
-
-        @Override
-        public String opName() {
-            return backward ? "gelu_exact_bp" : "gelu_exact";
-        }
-
-        @Override
-        public List<LongShapeDescriptor> calculateOutputShape(OpContext oc) {
-            INDArray x = oc.getInputArray(0);
-            return List.of(LongShapeDescriptor.fromShape(x.shape(), x.dataType()));
-        }
-    }
 
     private GeluFusion(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
         super(graph, order, requested);
@@ -175,7 +150,7 @@ final class GeluFusion extends PlanFusion {
 
     private SameDiffOp fused(boolean backward, List<String> inputs, String output, String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/gelu_exact_bp" : "/gelu_exact"))
-                .op(new Fused(backward)).inputsToOp(inputs).outputsOfOp(List.of(output)).build();
+                .op(new FusedGeluOp(backward)).inputsToOp(inputs).outputsOfOp(List.of(output)).build();
     }
 
     private static boolean scalarMul(SameDiffOp op, double value) {

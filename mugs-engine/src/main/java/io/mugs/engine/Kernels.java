@@ -56,13 +56,13 @@ public final class Kernels {
     /** The kernel for {@code op} on this backend, or {@code null} for the op's own native implementation. */
     static Kernel forOp(DynamicCustomOp op, INDArray[] args, INDArray[] outputs, boolean[] planned,
                         Rewrites.Scratch scratch) {
-        if (op instanceof GeluFusion.Fused gelu) {
+        if (op instanceof FusedGeluOp gelu) {
             return fusedGelu(gelu, args, outputs);
         }
-        if (op instanceof LayerNormFusion.Fused layerNorm) {
+        if (op instanceof FusedLayerNormOp layerNorm) {
             return fusedLayerNorm(layerNorm, args, outputs);
         }
-        if (op instanceof AttentionFusion.Fused attention) {
+        if (op instanceof FusedAttentionOp attention) {
             return fusedAttention(attention, args, outputs);
         }
         Set<String> java = enabledJavaOps();
@@ -76,7 +76,7 @@ public final class Kernels {
     }
 
     /** A fused GELU's kernel: only planned when the {@code gelu} kernel is on, so it has no native fallback. */
-    private static Kernel fusedGelu(GeluFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+    private static Kernel fusedGelu(FusedGeluOp op, INDArray[] args, INDArray[] outputs) {
         for (INDArray a : args) {
             if (!NativeRows.supports(a) || a.length() != outputs[0].length() || a.dataType() != outputs[0].dataType()) {
                 throw new UnsupportedGraphException("the fused GELU needs contiguous FLOAT or DOUBLE arrays of one "
@@ -88,7 +88,7 @@ public final class Kernels {
     }
 
     /** A fused attention's kernel: only planned when the {@code attention} kernel is on, so no native fallback. */
-    private static Kernel fusedAttention(AttentionFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+    private static Kernel fusedAttention(FusedAttentionOp op, INDArray[] args, INDArray[] outputs) {
         for (INDArray a : args) {
             if (!NativeRows.supports(a) || a.dataType() != outputs[0].dataType()) {
                 throw new UnsupportedGraphException("the fused attention needs contiguous FLOAT or DOUBLE arrays of "
@@ -112,7 +112,7 @@ public final class Kernels {
     /**
      * A fused LayerNorm's kernel: only planned when the {@code layernorm} kernel is on, so it has no native fallback.
      */
-    private static Kernel fusedLayerNorm(LayerNormFusion.Fused op, INDArray[] args, INDArray[] outputs) {
+    private static Kernel fusedLayerNorm(FusedLayerNormOp op, INDArray[] args, INDArray[] outputs) {
         INDArray x = args[0];
         boolean fits = x.rank() == 2 && x.size(1) > 0;
         long n = fits ? x.size(0) : 0;

@@ -8,17 +8,15 @@ import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.api.ops.ReduceOp;
 import org.nd4j.linalg.api.ops.ScalarOp;
-import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 
 /**
  * A plan-level pattern match: finds the LayerNorm with an epsilon over the rows of x [N, D] (how
- * {@code Layers.layerNorm} writes it when {@code eps != 0}) in a plan's op order and puts one {@link Fused} op in
- * place of its 9 forward ops, and one in place of the 13 (or 14) backward ops SameDiff differentiates it into:
+ * {@code Layers.layerNorm} writes it when {@code eps != 0}) in a plan's op order and puts one
+ * {@link FusedLayerNormOp} in place of its 9 forward ops, and one in place of the 13 (or 14) backward ops SameDiff
+ * differentiates it into:
  * <pre>
  * forward   μ = mean(x, 1); c = x - μ; s = c·c; v = mean(s, 1); ve = v + eps; r = rsqrt(ve);
  *           x̂ = c·r; g = x̂·gain; y = g + bias                       → [y, μ, r] = layernorm(x, gain, bias)
@@ -48,40 +46,6 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * }</pre>
  */
 final class LayerNormFusion extends PlanFusion {
-
-    /**
-     * The fused op. Forward: inputs x, gain, bias; outputs y (x's shape), μ and r ([N, 1]). Backward: inputs x,
-     * gain, bias, μ, r, dy and optionally o; outputs dx (x's shape), dgain (gain's shape), dbias (bias's shape).
-     */
-    static final class Fused extends DynamicCustomOp {
-        final boolean backward;
-        final double eps;
-
-        Fused(boolean backward, double eps) {
-            super(backward ? "layernorm_rows_bp" : "layernorm_rows");
-            this.backward = backward;
-            this.eps = eps;
-        }
-
-        @Override
-        public String opName() {
-            return backward ? "layernorm_rows_bp" : "layernorm_rows";
-        }
-
-        @Override
-        public List<LongShapeDescriptor> calculateOutputShape(OpContext oc) {
-            INDArray x = oc.getInputArray(0);
-            LongShapeDescriptor full = LongShapeDescriptor.fromShape(x.shape(), x.dataType());
-            if (backward) {
-                INDArray gain = oc.getInputArray(1);
-                INDArray bias = oc.getInputArray(2);
-                return List.of(full, LongShapeDescriptor.fromShape(gain.shape(), gain.dataType()),
-                        LongShapeDescriptor.fromShape(bias.shape(), bias.dataType()));
-            }
-            LongShapeDescriptor row = LongShapeDescriptor.fromShape(new long[] {x.size(0), 1}, x.dataType());
-            return List.of(full, row, row);
-        }
-    }
 
     /** The forward ops, in pattern order, and what they compute. */
     private record Forward(List<SameDiffOp> ops, String x, String gain, String bias, double eps) {
@@ -118,12 +82,8 @@ final class LayerNormFusion extends PlanFusion {
         }
     }
 
-    /** A chain of {@code add} ops summing some values (and at most one value from outside, {@code extra}). */
-    private record Sum(List<SameDiffOp> adds, String result, String extra) {
-    }
-
     /** The backward ops, the sum giving dx, and the parameters' gradients. */
-    private record Backward(List<SameDiffOp> ops, Sum dx, String dgain, String dbias) {
+    private record Backward(List<SameDiffOp> ops, AddChain dx, String dgain, String dbias) {
     }
 
     private LayerNormFusion(SameDiff graph, List<SameDiffOp> order, Set<String> requested) {
@@ -299,7 +259,8 @@ final class LayerNormFusion extends PlanFusion {
         if (squareBp == null || squareBp.getOutputsOfOp().size() != 2) {
             return null;
         }
-        Sum dc = sum(List.of(dc1, squareBp.getOutputsOfOp().get(0), squareBp.getOutputsOfOp().get(1)), false);
+        AddChain dc = AddChain.match(this,
+                List.of(dc1, squareBp.getOutputsOfOp().get(0), squareBp.getOutputsOfOp().get(1)), false);
         SameDiffOp subBp = dc == null ? null : exact(dc.result(), "subtract_bp", List.of(f.x(), mu, dc.result()));
         if (subBp == null || subBp.getOutputsOfOp().size() != 2) {
             return null;
@@ -309,7 +270,7 @@ final class LayerNormFusion extends PlanFusion {
         if (muBp == null || !rowMeanBp(muBp)) {
             return null;
         }
-        Sum dx = sum(List.of(subBp.getOutputsOfOp().get(0), out(muBp)), true);
+        AddChain dx = AddChain.match(this, List.of(subBp.getOutputsOfOp().get(0), out(muBp)), true);
         if (dx == null) {
             return null;
         }
@@ -343,67 +304,10 @@ final class LayerNormFusion extends PlanFusion {
         return bp.getOutputsOfOp().get(PlanInputs.inputs(forward).indexOf(v));
     }
 
-    /**
-     * The adds that sum {@code terms}, each term read by its add only, in any grouping; with {@code allowExtra}, one
-     * add may bring in a value from outside. {@code null} when the terms are not summed that way.
-     */
-    private Sum sum(List<String> terms, boolean allowExtra) {
-        List<String> frontier = new ArrayList<>(terms);
-        List<SameDiffOp> adds = new ArrayList<>();
-        String extra = null;
-        while (frontier.size() > 1) {
-            boolean merged = false;
-            for (String v : frontier) {
-                SameDiffOp add = onlyAdd(v);
-                if (add == null) {
-                    return null;
-                }
-                String o = other(add, v);
-                if (o != null && !o.equals(v) && frontier.contains(o)) {
-                    frontier.remove(v);
-                    frontier.remove(o);
-                    frontier.add(out(add));
-                    adds.add(add);
-                    merged = true;
-                    break;
-                }
-            }
-            if (merged) {
-                continue;
-            }
-            if (!allowExtra || extra != null) {
-                return null;
-            }
-            // The earliest of the terms' adds brings the outside value in (a later one may read an earlier sum).
-            String v = frontier.get(0);
-            for (String t : frontier) {
-                if (position.get(onlyAdd(t)) < position.get(onlyAdd(v))) {
-                    v = t;
-                }
-            }
-            SameDiffOp add = onlyAdd(v);
-            String o = other(add, v);
-            if (o == null || o.equals(v) || producer.get(o) != null && adds.contains(producer.get(o))) {
-                return null;
-            }
-            extra = o;
-            frontier.remove(v);
-            frontier.add(out(add));
-            adds.add(add);
-        }
-        adds.sort((a, b) -> Integer.compare(position.get(a), position.get(b)));
-        return new Sum(adds, frontier.get(0), extra);
-    }
-
-    private SameDiffOp onlyAdd(String v) {
-        SameDiffOp add = only(v);
-        return add != null && add.getOp().opName().equals("add") && PlanInputs.inputs(add).size() == 2 ? add : null;
-    }
-
     private SameDiffOp fused(boolean backward, double eps, List<String> inputs, List<String> outputs,
                              String replacedOp) {
         return SameDiffOp.builder().name(replacedOp + (backward ? "/layernorm_rows_bp" : "/layernorm_rows"))
-                .op(new Fused(backward, eps)).inputsToOp(inputs).outputsOfOp(outputs).build();
+                .op(new FusedLayerNormOp(backward, eps)).inputsToOp(inputs).outputsOfOp(outputs).build();
     }
 
     /** A {@code reduce_mean} of one input over dimension 1, keeping it. */
@@ -466,14 +370,5 @@ final class LayerNormFusion extends PlanFusion {
             }
         }
         return found;
-    }
-
-    /** The input of two-input {@code op} that is not {@code v}. */
-    private static String other(SameDiffOp op, String v) {
-        List<String> in = PlanInputs.inputs(op);
-        if (in.size() != 2) {
-            return null;
-        }
-        return in.get(0).equals(v) ? in.get(1) : in.get(0);
     }
 }

@@ -113,4 +113,13 @@ abstract class PlanFusion {
     static String out(SameDiffOp op) {
         return op.getOutputsOfOp().get(0);
     }
+
+    /** The input of two-input {@code op} that is not {@code v}. */
+    static String other(SameDiffOp op, String v) {
+        List<String> in = PlanInputs.inputs(op);
+        if (in.size() != 2) {
+            return null;
+        }
+        return in.get(0).equals(v) ? in.get(1) : in.get(0);
+    }
 }

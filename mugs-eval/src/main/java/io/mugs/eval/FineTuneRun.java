@@ -7,7 +7,6 @@ import io.mugs.data.ImageSource;
 import io.mugs.io.CheckpointFile;
 import io.mugs.io.InputNormalisation;
 import io.mugs.io.SafeTensors;
-import io.mugs.io.StateDict;
 import io.mugs.vit.VitConfig;
 import io.mugs.vit.weights.BackboneFiles;
 import java.io.IOException;
@@ -17,7 +16,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -53,8 +51,6 @@ public final class FineTuneRun {
 
     private static final Logger LOG = LoggerFactory.getLogger(FineTuneRun.class);
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String PREFIX = "checkpoint-";
-    private static final String SUFFIX = ".safetensors";
     /** Metadata keys of a fine-tuning checkpoint. */
     public static final String CONFIG_KEY = "finetune.config";
     public static final String VIT_KEY = "finetune.vit";
@@ -139,7 +135,7 @@ public final class FineTuneRun {
         FineTuneBatches data = new FineTuneBatches(train, labels.indices(), config, start.input(), classes);
         FineTuner tuner = new FineTuner(config, start.vit(), start.input().imageSize(),
                 config.fromScratch() ? null : start.weights(), classes, data.stepsPerEpoch());
-        Optional<Path> resumed = restoreNewest(out, tuner, start.vit(), classes);
+        Optional<Path> resumed = FineTuneCheckpoints.restoreNewest(out, tuner, start.vit(), classes);
         dropMetricsFrom(out.resolve("metrics.jsonl"), tuner.iteration());
         labels.write(labelsFile);
         writeConfig(out, config, start, classes, labels);
@@ -158,7 +154,7 @@ public final class FineTuneRun {
         while (!tuner.finished()) {
             if (options.maxSteps() >= 0 && tuner.iteration() >= options.maxSteps()
                     || options.maxMinutes() > 0 && tuner.trainingSeconds() >= 60 * options.maxMinutes()) {
-                Path file = save(out, tuner, start, classes, options.keepLast());
+                Path file = FineTuneCheckpoints.save(out, tuner, start, classes, options.keepLast());
                 LOG.info("stopped at step {} ({} training minutes) by a limit; {} resumes it", tuner.iteration(),
                         String.format("%.2f", tuner.trainingSeconds() / 60), file.getFileName());
                 return new Result(tuner, false, lastTop1, lastTop5, best, tuner.trainingSeconds(),
@@ -210,7 +206,7 @@ public final class FineTuneRun {
                 epochImages = 0;
             }
             if (it % data.stepsPerEpoch() == 0) {
-                save(out, tuner, start, classes, options.keepLast());
+                FineTuneCheckpoints.save(out, tuner, start, classes, options.keepLast());
             }
         }
         writeBackbone(out.resolve("backbone.safetensors"), tuner, start.input());
@@ -237,87 +233,9 @@ public final class FineTuneRun {
         return Math.max(named, max + 1);
     }
 
-    /** Writes {@code checkpoint-<iteration>.safetensors} atomically and keeps the newest {@code keepLast}. */
-    static Path save(Path out, FineTuner tuner, Start start, int classes, int keepLast) throws IOException {
-        StateDict state = new StateDict();
-        tuner.saveState(state);
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put(CONFIG_KEY, tuner.config().toJson());
-        meta.put(VIT_KEY, start.vit().toJson());
-        meta.put(CLASSES_KEY, Integer.toString(classes));
-        meta.put(InputNormalisation.METADATA_KEY, start.input().toJson());
-        meta.put("training_seconds", Double.toString(tuner.trainingSeconds()));
-        meta.put("epoch", Integer.toString(tuner.epoch()));
-        Path file = out.resolve(String.format("%s%09d%s", PREFIX, tuner.iteration(), SUFFIX));
-        CheckpointFile.write(file, state, meta);
-        List<Path> all = checkpoints(out);
-        for (int i = 0; i < all.size() - keepLast; i++) {
-            Files.deleteIfExists(all.get(i));
-        }
-        return file;
-    }
-
-    /** Loads the newest intact checkpoint of {@code out} into {@code tuner}, after checking it fits. */
-    private static Optional<Path> restoreNewest(Path out, FineTuner tuner, VitConfig vit, int classes)
-            throws IOException {
-        List<Path> all = checkpoints(out);
-        for (int i = all.size() - 1; i >= 0; i--) {
-            Path file = all.get(i);
-            CheckpointFile.Content c;
-            try {
-                c = CheckpointFile.read(file);
-            } catch (IOException e) {
-                LOG.warn("skipped checkpoint {}: {}", file.getFileName(), e.getMessage());
-                continue;
-            }
-            List<String> diff = new ArrayList<>();
-            diff(CONFIG_KEY.substring("finetune.".length()), JSON.readTree(c.metadata(CONFIG_KEY, file)),
-                    JSON.readTree(tuner.config().toJson()), diff);
-            diff("vit", JSON.readTree(c.metadata(VIT_KEY, file)), JSON.readTree(vit.toJson()), diff);
-            if (!c.metadata(CLASSES_KEY, file).equals(Integer.toString(classes))) {
-                diff.add("classes");
-            }
-            if (!diff.isEmpty()) {
-                throw new IllegalArgumentException("run folder " + out + " holds a fine-tuning run with other settings ("
-                        + "it differs in " + String.join(", ", diff) + "): use a new output folder or the stored "
-                        + "settings (config.json)");
-            }
-            try {
-                tuner.loadState(c.state());
-            } catch (IllegalArgumentException e) {
-                throw new IOException(file + " does not fit the model: " + e.getMessage(), e);
-            }
-            tuner.setTrainingSeconds(Double.parseDouble(c.metadata().getOrDefault("training_seconds", "0")));
-            return Optional.of(file);
-        }
-        if (!all.isEmpty()) {
-            throw new IOException("no intact checkpoint in " + out + ": move the damaged ones away to start over");
-        }
-        return Optional.empty();
-    }
-
-    private static void diff(String path, JsonNode a, JsonNode b, List<String> out) {
-        if (a.isObject() && b.isObject()) {
-            for (Iterator<String> it = a.fieldNames(); it.hasNext(); ) {
-                String f = it.next();
-                diff(path + "." + f, a.get(f), b.path(f), out);
-            }
-        } else if (!a.equals(b)) {
-            out.add(path);
-        }
-    }
-
     /** Checkpoint files of {@code dir}, oldest first. */
     public static List<Path> checkpoints(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            return List.of();
-        }
-        try (Stream<Path> s = Files.list(dir)) {
-            return new ArrayList<>(s.filter(p -> {
-                String n = p.getFileName().toString();
-                return n.startsWith(PREFIX) && n.endsWith(SUFFIX);
-            }).sorted().toList());
-        }
+        return FineTuneCheckpoints.list(dir);
     }
 
     private static void writeConfig(Path out, FineTuneConfig config, Start start, int classes, LabelSubset labels)
