@@ -18,8 +18,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Mugs pretraining state and its training step (reference §2, §6): the student and teacher graphs, AdamW, the
@@ -41,8 +39,6 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  */
 public final class MugsTrainer implements Stateful {
-
-    private static final Logger LOG = LoggerFactory.getLogger(MugsTrainer.class);
 
     /** The training health is read every this many steps by default (the progress log's cadence). */
     public static final int HEALTH_EVERY = 10;
@@ -90,11 +86,6 @@ public final class MugsTrainer implements Stateful {
         }
         this.replicas = communicator == null ? new Replicas(model, run.replicas(), null)
                 : new Replicas(model, 1, List.of(communicator));
-        if (run.replicas() > 1 && config.useBnInHead()) {
-            LOG.warn("useBnInHead with {} replicas: each replica normalises its heads with the statistics of its own "
-                    + "{} images (no synchronised batch norm; see docs/data-parallel.md)", run.replicas(),
-                    config.batchSize() / run.replicas());
-        }
         this.studentExecutor = replicas.get(0).student();
         this.optimizer = new AdamW(studentParams, n -> n.contains("patch_embed"), config.patchEmbedLrMult());
         this.parameterUpdates = new ParameterUpdates(replicas, optimizer, config.clipGrad(), studentParams,

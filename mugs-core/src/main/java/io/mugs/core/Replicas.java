@@ -5,6 +5,7 @@ import io.mugs.core.parallel.InJvmCommunicator;
 import io.mugs.core.parallel.Shards;
 import io.mugs.data.MultiCropBatch;
 import io.mugs.engine.GraphExecutor;
+import io.mugs.engine.ReplicaMean;
 import io.mugs.engine.Threads;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -20,7 +21,9 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The trainer's replicas in this JVM: per replica a {@link MugsModel} whose student and teacher variables are
@@ -30,7 +33,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>It knows nothing of the step: each phase of the trainer's step spreads its own work with {@link #run}
  * (replica r's task on replica r's thread), {@link #shard} and {@link #deal}, and meets the other replicas through
- * {@link #allReduceMean} and {@link #gatherViews}.
+ * {@link #allReduceMean} and {@link #gatherViews}. With more than one replica in all, the executors also meet inside
+ * a run, at the batch means of the heads' batch norm ({@link ReplicaMean}; see {@link #replicaMean}).
  */
 final class Replicas {
 
@@ -62,9 +66,15 @@ final class Replicas {
                 share(first.teacher(), model.teacher());
             }
             // Executors bind variable arrays when they plan, so the sharing above must come first.
-            replicas.add(new Replica(model, GraphExecutor.outputs(model.teacher(), model.teacherOutputNames()),
-                    GraphExecutor.gradients(model.student(), model.studentOutputNames(),
-                            model.studentParameters().keySet())));
+            GraphExecutor teacher = GraphExecutor.outputs(model.teacher(), model.teacherOutputNames());
+            GraphExecutor student = GraphExecutor.gradients(model.student(), model.studentOutputNames(),
+                    model.studentParameters().keySet());
+            if (worldSize() > 1) {
+                // Batch norm in the heads: statistics of the whole batch, in the teacher and the student alike.
+                teacher.replicaMean(replicaMean(r));
+                student.replicaMean(replicaMean(r));
+            }
+            replicas.add(new Replica(model, teacher, student));
             if (local > 1) {
                 threads.add(workerThread(r));
             }
@@ -82,6 +92,37 @@ final class Replicas {
                 to.getVariable(v.name()).setArray(from.getVariable(v.name()).getArr());
             }
         }
+    }
+
+    /**
+     * Replica r's side of the batch means over replicas ({@link ReplicaMean}): the executors call it on replica r's
+     * thread, in plan order, which is the same on every replica (the same graphs). The forward all-reduce also sums
+     * each replica's row count n and n², so that every replica sees unequal counts ({@code R Σn² ≠ (Σn)²}) and refuses
+     * them at once, instead of averaging means of different weights.
+     */
+    private ReplicaMean.Hook replicaMean(int r) {
+        INDArray rows = Nd4j.create(DataType.DOUBLE, 2);
+        return new ReplicaMean.Hook() {
+            @Override
+            public void forward(INDArray mean, long n) {
+                Communicator c = communicators.get(r);
+                rows.putScalar(0, n);
+                rows.putScalar(1, (double) n * n);
+                c.allReduceSum(List.of(mean, rows));
+                double sum = rows.getDouble(0);
+                if (sum * sum != c.size() * rows.getDouble(1)) {
+                    throw new IllegalArgumentException("batch norm over replicas needs as many rows on every replica: "
+                            + "replica " + c.rank() + " has " + n + ", the mean over the " + c.size() + " replicas is "
+                            + sum / c.size() + "; give every replica an equal share of the batch");
+                }
+                mean.divi(c.size());
+            }
+
+            @Override
+            public void backward(INDArray gradient) {
+                communicators.get(r).allReduceMean(List.of(gradient));
+            }
+        };
     }
 
     private static ThreadPoolExecutor workerThread(int r) {

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -22,7 +23,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /** Data-parallel replicas in one JVM: N replicas on B/N images each compute what one replica computes on B. */
 class ReplicaTest {
 
-    /** Tiny (batch 8) without batch norm in the heads: per-replica statistics would differ from the whole batch's. */
+    /** Tiny (batch 8) without batch norm in the heads; the batch-norm tests below take Tiny as it is. */
     private static MugsConfig config() {
         return Tiny.config().toBuilder().useBnInHead(false).build();
     }
@@ -50,11 +51,21 @@ class ReplicaTest {
      * the float rounding of that zero into steps of size lr, differently for every summation order.
      */
     private static double relativeDifference(MugsTrainer a, MugsTrainer b) {
-        Map<String, INDArray> sa = state(a);
-        Map<String, INDArray> sb = state(b);
+        return relativeDifference(a, b, Set.of());
+    }
+
+    /** As above, without the parameters named in {@code skip} (in the student and the teacher). */
+    private static double relativeDifference(MugsTrainer a, MugsTrainer b, Set<String> skip) {
+        return relativeDifference(state(a), state(b), skip);
+    }
+
+    private static double relativeDifference(Map<String, INDArray> sa, Map<String, INDArray> sb, Set<String> skip) {
         assertEquals(sa.keySet(), sb.keySet());
         double worst = 0;
         for (String k : sa.keySet()) {
+            if (skip.contains(k.substring(k.indexOf('/') + 1))) {
+                continue;
+            }
             INDArray x = withoutKeyBias(k, sa.get(k));
             INDArray y = withoutKeyBias(k, sb.get(k));
             double norm = y.norm2Number().doubleValue();
@@ -106,6 +117,161 @@ class ReplicaTest {
             assertEquals(one.studentMemory().pointer(), two.studentMemory().pointer());
             assertEquals(one.teacherMemory().pointer(), two.teacherMemory().pointer());
             assertEquals(one.instanceQueue().pointer(), two.instanceQueue().pointer());
+        }
+    }
+
+    /**
+     * With batch norm, a shift added to every row before it cancels: the biases of the linears right before a
+     * batch norm, and the backbone's final norm bias (every head starts with a linear and a batch norm), have a zero
+     * gradient in exact arithmetic ({@link #batchNormGradientsOfTwoReplicasAreThoseOfOneReplica} checks it), so
+     * AdamW turns float rounding into steps of size lr there, as for the key bias.
+     */
+    private static final Set<String> SHIFTS_A_BATCH_NORM_REMOVES = Set.of("backbone.norm.bias",
+            "group_head.projector.0.bias", "group_head.projector.3.bias");
+
+    @Test
+    void twoReplicasWithBatchNormInTheHeadsMatchOneReplicaAfterTwoSteps() {
+        // Tiny is a fashion-mnist preset: batch norm in the projectors of the student and the teacher heads, whose
+        // batch statistics must be those of the whole batch on every replica (ReplicaMean).
+        MugsConfig bn = Tiny.config();
+        assertTrue(bn.useBnInHead());
+        try (MultiCropLoader loader = Tiny.loader(bn)) {
+            MugsTrainer one = new MugsTrainer(bn, RunSettings.defaults(), 3);
+            MugsTrainer two = new MugsTrainer(bn, RunSettings.defaults().withReplicas(2), 3);
+            Map<String, INDArray> before = new LinkedHashMap<>();
+            state(one).forEach((k, v) -> before.put(k, v.dup()));
+            List<Double> lossOne = run(one, loader, 0, 1);
+            List<Double> lossTwo = run(two, loader, 0, 1);
+            double rel = relativeDifference(two, one, SHIFTS_A_BATCH_NORM_REMOVES);
+            lossOne.addAll(run(one, loader, 1, 2));
+            lossTwo.addAll(run(two, loader, 1, 2));
+            double second = relativeDifference(two, one, SHIFTS_A_BATCH_NORM_REMOVES);
+            System.out.println("batch norm in the heads, two replicas vs one: losses " + lossTwo + " vs " + lossOne
+                    + ", largest relative difference of the state after one step " + rel + ", after two " + second);
+            for (int i = 0; i < 2; i++) {
+                assertEquals(lossOne.get(i), lossTwo.get(i), 1e-5 * Math.abs(lossOne.get(i)), "loss of step " + i);
+            }
+            assertTrue(rel < 1e-5, "largest relative difference after one step " + rel);
+            // The second step's forward reads backbone.norm.bias, whose rounding-driven first steps differ (see
+            // above): the features the neighbour memory stores then differ by about 2e-5 of their norm.
+            assertTrue(second < 1e-4, "largest relative difference after two steps " + second);
+            for (String norm : List.of("student/instance_head.projector.1.weight",
+                    "student/group_head.projector.4.bias", "teacher/local_group_head.projector.1.weight")) {
+                assertTrue(state(one).get(norm).sub(before.get(norm)).amaxNumber().doubleValue() > 0,
+                        norm + " unchanged after 2 steps");
+            }
+        }
+    }
+
+    @Test
+    void batchNormGradientsOfTwoReplicasAreThoseOfOneReplica() {
+        MugsConfig bn = Tiny.config();
+        try (MultiCropLoader loader = Tiny.loader(bn)) {
+            MultiCropBatch batch = loader.batch(0, 0);
+            List<Map<String, INDArray>> averaged = new ArrayList<>();
+            for (int n : new int[] {1, 2}) {
+                MugsTrainer t = new MugsTrainer(bn, RunSettings.defaults().withReplicas(n), 3);
+                DropPathMasks masks = t.dropPathMasks(batch.batchSize());
+                List<TeacherOutputs> teacher = t.teacherForward(batch);
+                List<StudentOutputs> student = t.studentGradients(batch, teacher, masks, t.teacherTemperature(0));
+                Map<String, INDArray> g = new LinkedHashMap<>();
+                t.collectives(teacher, student).student().gradients().forEach((k, v) -> g.put(k, v.dup()));
+                averaged.add(g);
+            }
+            Map<String, INDArray> one = averaged.get(0);
+            double all = Math.sqrt(one.values().stream().mapToDouble(g -> Math.pow(g.norm2Number().doubleValue(), 2))
+                    .sum());
+            for (String k : one.keySet()) {
+                double norm = one.get(k).norm2Number().doubleValue();
+                double diff = one.get(k).sub(averaged.get(1).get(k)).norm2Number().doubleValue();
+                if (SHIFTS_A_BATCH_NORM_REMOVES.contains(k)) {
+                    assertTrue(norm < 1e-6 * all, k + ": gradient " + norm + " is not rounding-sized");
+                    assertTrue(diff < 1e-6 * all, k + ": differs by " + diff);
+                } else {
+                    assertTrue(diff < 1e-5 * norm, k + ": differs by " + diff + " of " + norm);
+                }
+            }
+        }
+    }
+
+    @Test
+    void replicasWithUnequalBatchesAreRefusedAtTheFirstBatchNormOnEveryReplica() throws Exception {
+        // Two "processes" whose batches differ (8 and 4 images): their first collective is the teacher's first batch
+        // mean, where every replica sees the unequal row counts and refuses them, none waiting for the other.
+        List<io.mugs.core.parallel.Communicator> world = io.mugs.core.parallel.InJvmCommunicator.group(2);
+        MugsConfig eight = Tiny.config();
+        MugsConfig four = eight.toBuilder().batchSize(4).build();
+        RunSettings two = RunSettings.defaults().withReplicas(2);
+        List<MugsTrainer> ranks = List.of(new MugsTrainer(eight, two, 3, world.get(0)),
+                new MugsTrainer(four, two, 3, world.get(1)));
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try (MultiCropLoader l8 = Tiny.loader(eight); MultiCropLoader l4 = Tiny.loader(four)) {
+            var f0 = pool.submit(() -> ranks.get(0).step(l8.batch(0, 0)));
+            var f1 = pool.submit(() -> ranks.get(1).step(l4.batch(0, 0)));
+            for (var f : List.of(f0, f1)) {
+                var e = assertThrows(java.util.concurrent.ExecutionException.class,
+                        () -> f.get(60, java.util.concurrent.TimeUnit.SECONDS));
+                assertTrue(e.getCause() instanceof IllegalArgumentException, String.valueOf(e.getCause()));
+            }
+            assertEquals("batch norm over replicas needs as many rows on every replica: replica 0 has 8, the mean over "
+                    + "the 2 replicas is 6.0; give every replica an equal share of the batch",
+                    causeOf(f0));
+            assertEquals("batch norm over replicas needs as many rows on every replica: replica 1 has 4, the mean over "
+                    + "the 2 replicas is 6.0; give every replica an equal share of the batch", causeOf(f1));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aReplicaThatFailsWakesTheOtherFromItsBatchNormCollectiveAndTheNextStepRuns() {
+        MugsConfig bn = Tiny.config();
+        try (MultiCropLoader loader = Tiny.loader(bn)) {
+            MugsTrainer two = new MugsTrainer(bn, RunSettings.defaults().withReplicas(2), 3);
+            MultiCropBatch batch = loader.batch(0, 0);
+            List<TeacherOutputs> teacher = two.teacherForward(batch);
+            TeacherOutputs t1 = teacher.get(1);
+            // Replica 1's group logits have the wrong width: it fails before its student graph runs, while replica 0
+            // waits in the student's first batch-norm collective.
+            TeacherOutputs broken = new TeacherOutputs(t1.patchMean(), t1.instanceKeys(), t1.localGroupKeys(),
+                    java.util.Optional.of(Nd4j.zeros(t1.patchMean().dataType(), 4, 3)));
+            RuntimeException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                    java.time.Duration.ofSeconds(60), () -> assertThrows(RuntimeException.class,
+                            () -> two.studentGradients(batch, List.of(teacher.get(0), broken),
+                                    two.dropPathMasks(batch.batchSize()), two.teacherTemperature(0))));
+            assertTrue(!String.valueOf(e.getMessage()).startsWith("replica group"),
+                    "the replica that failed says why: " + e.getMessage());
+            double loss = two.step(batch).loss();   // a fresh group: the batch norms meet again
+            assertTrue(Double.isFinite(loss), "loss " + loss);
+        }
+    }
+
+    private static String causeOf(java.util.concurrent.Future<?> f) {
+        try {
+            f.get();
+            return "no failure";
+        } catch (Exception e) {
+            return e.getCause().getMessage();
+        }
+    }
+
+    @Test
+    void batchNormWithReplicasOnTheSameDiffSessionIsRefusedAtTheStart() {
+        String before = System.getProperty("mugs.engine");
+        System.setProperty("mugs.engine", "samediff");
+        try {
+            var e = assertThrows(IllegalStateException.class,
+                    () -> new MugsTrainer(Tiny.config(), RunSettings.defaults().withReplicas(2), 3));
+            assertEquals("batch means over replicas (batch norm with replicas > 1) run on the planned engine only, "
+                    + "not on SameDiff's session: remove -Dmugs.engine=samediff, or turn off useBnInHead, or use one "
+                    + "replica", e.getMessage());
+            new MugsTrainer(config(), RunSettings.defaults().withReplicas(2), 3);   // no batch norm: no collective
+        } finally {
+            if (before == null) {
+                System.clearProperty("mugs.engine");
+            } else {
+                System.setProperty("mugs.engine", before);
+            }
         }
     }
 

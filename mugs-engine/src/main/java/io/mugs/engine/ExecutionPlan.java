@@ -53,6 +53,9 @@ final class ExecutionPlan implements AutoCloseable {
     private final Set<String> requested;
     private final boolean rewrite;
     private final Map<String, INDArray> stagingBuffers = new HashMap<>();
+    /** Values the hook replaces when computed: name -> true for a batch mean, false for its gradient. */
+    final Map<String, Boolean> marked;
+    private final ReplicaMean.Hook replicaMean;
 
     /**
      * A plan of {@code order} over {@code graph}; {@link #build} then runs the graph once and fixes the arrays.
@@ -62,15 +65,20 @@ final class ExecutionPlan implements AutoCloseable {
      *                      gradient function)
      * @param order         the ops to run, in a valid order
      * @param requested     variables whose values the caller reads after a run
+     * @param marked        values passed to {@code replicaMean} when computed (true: a batch mean, false: a gradient)
+     * @param replicaMean   the hook of {@link GraphExecutor#replicaMean}, or null
      */
     ExecutionPlan(SameDiff graph, SameDiff listenerOwner, Operation operation, List<SameDiffOp> order,
-                  Set<String> requested, boolean rewrite) {
+                  Set<String> requested, boolean rewrite, Map<String, Boolean> marked,
+                  ReplicaMean.Hook replicaMean) {
         this.graph = graph;
         this.rewrite = rewrite;
         this.listenerOwner = listenerOwner;
         this.operation = operation;
         this.order = order;
         this.requested = requested;
+        this.marked = marked;
+        this.replicaMean = replicaMean;
     }
 
     /** Runs the graph once on {@code feed}, choosing every op's arrays; {@link #results()} holds the values. */
@@ -171,6 +179,15 @@ final class ExecutionPlan implements AutoCloseable {
             Nd4j.exec(custom, step.context);
         } else {
             Nd4j.exec((Op) fn, step.context);
+        }
+        for (int i = 0; i < step.replicaMeans.length; i++) {
+            INDArray value = step.outputs[step.replicaMeans[i]];
+            long rows = step.replicaMeanRows[i];
+            if (rows > 0) {
+                replicaMean.forward(value, rows);
+            } else {
+                replicaMean.backward(value);
+            }
         }
         for (Listener l : listeners) {
             l.opExecution(listenerOwner, at, null, step.op, step.context, step.outputs);

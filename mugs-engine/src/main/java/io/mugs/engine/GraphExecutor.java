@@ -34,6 +34,10 @@ import org.slf4j.LoggerFactory;
  * A graph the plan cannot express (control flow, data-dependent shapes) runs through SameDiff instead, with a log
  * line saying why; so does every graph when the system property {@code mugs.engine} is {@code samediff}.
  *
+ * <p>Data-parallel replicas give each executor a {@link ReplicaMean.Hook} ({@link #replicaMean}): the batch means a
+ * graph marks with {@link ReplicaMean#rows}, and their gradients, then become means over the replicas (planned
+ * execution only).
+ *
  * <pre>{@code
  * GraphExecutor step = GraphExecutor.gradients(sd, List.of("loss"), paramNames);
  * GraphExecutor.Result r = step.run(Map.of("x", images));
@@ -61,6 +65,9 @@ public final class GraphExecutor implements AutoCloseable {
     private boolean useSameDiff;
     private final boolean rewrites = !"false".equalsIgnoreCase(System.getProperty("mugs.engine.rewrites", "true"));
     private final LinkedHashMap<String, ExecutionPlan> plans = new LinkedHashMap<>(8, 0.75f, true);
+    /** Marked values the plan computes (see {@link ReplicaMean}): name -> true for a mean, false for its gradient. */
+    private final Map<String, Boolean> marked;
+    private ReplicaMean.Hook replicaMean;
 
     private GraphExecutor(SameDiff model, SameDiff graph, Operation operation, List<String> outputs,
                           Map<String, String> gradientOf) {
@@ -79,6 +86,7 @@ public final class GraphExecutor implements AutoCloseable {
                 }
             }
         }
+        this.marked = marked(model, graph, order, operation);
         this.unsupported = unsupportedReason(order);
         this.useSameDiff = "samediff".equalsIgnoreCase(System.getProperty("mugs.engine", "planned"))
                 || unsupported != null;
@@ -123,6 +131,33 @@ public final class GraphExecutor implements AutoCloseable {
                 gradientOf);
     }
 
+    /**
+     * Makes every batch mean marked by {@link ReplicaMean#rows} a mean over the replicas: {@code hook} is called on
+     * each marked value as soon as it is computed, and on its gradient as soon as that is computed (see
+     * {@link ReplicaMean} for why that is the exact gradient). Call it before the first run; a graph without marked
+     * values ignores it. Planned execution only: the SameDiff session (system property {@code mugs.engine=samediff})
+     * is refused.
+     *
+     * @return this executor
+     */
+    public synchronized GraphExecutor replicaMean(ReplicaMean.Hook hook) {
+        if (marked.isEmpty()) {
+            return this;
+        }
+        if (useSameDiff) {
+            throw new IllegalStateException(sameDiffRefusal());
+        }
+        close();   // plans made without the hook do not keep the marked values
+        this.replicaMean = hook;
+        return this;
+    }
+
+    private String sameDiffRefusal() {
+        return "batch means over replicas (batch norm with replicas > 1) run on the planned engine only, not on "
+                + "SameDiff's session" + (unsupported != null ? " (" + unsupported + ")" : "")
+                + ": remove -Dmugs.engine=samediff, or turn off useBnInHead, or use one replica";
+    }
+
     private Set<String> requested() {
         Set<String> r = new LinkedHashSet<>(outputs);
         r.addAll(gradientOf.values());
@@ -138,11 +173,19 @@ public final class GraphExecutor implements AutoCloseable {
         ExecutionPlan plan = plans.get(signature);
         Map<String, INDArray> values;
         if (plan == null) {
-            plan = new ExecutionPlan(graph, model, operation, order, requested(), rewrites);
+            Set<String> keep = requested();
+            if (replicaMean != null) {
+                keep.addAll(marked.keySet());   // a requested value is never fused away nor freed early
+            }
+            plan = new ExecutionPlan(graph, model, operation, order, keep, rewrites,
+                    replicaMean == null ? Map.of() : marked, replicaMean);
             try {
                 plan.build(feed);
             } catch (UnsupportedGraphException e) {
                 plan.close();
+                if (replicaMean != null) {
+                    throw new IllegalStateException(sameDiffRefusal() + "; the plan failed: " + e.getMessage(), e);
+                }
                 LOG.info("running through SameDiff's session: {}", e.getMessage());
                 useSameDiff = true;
                 return runSameDiff(feed);
@@ -170,6 +213,9 @@ public final class GraphExecutor implements AutoCloseable {
     }
 
     private Result runSameDiff(Map<String, INDArray> feed) {
+        if (replicaMean != null) {
+            throw new IllegalStateException(sameDiffRefusal());
+        }
         Map<String, INDArray> used = new HashMap<>();
         for (String p : placeholders) {
             if (feed.containsKey(p)) {
@@ -340,6 +386,28 @@ public final class GraphExecutor implements AutoCloseable {
             throw new IllegalStateException("The graph has a cycle among " + needed.size() + " ops");
         }
         return out;
+    }
+
+    /**
+     * The values of {@code order} marked by {@link ReplicaMean#rows} (true) and, in a gradient function, their
+     * gradients (false), in plan order.
+     */
+    private static Map<String, Boolean> marked(SameDiff model, SameDiff graph, List<SameDiffOp> order,
+                                               Operation operation) {
+        Set<String> computed = new LinkedHashSet<>();
+        order.forEach(op -> computed.addAll(op.getOutputsOfOp()));
+        Map<String, Boolean> out = new LinkedHashMap<>();
+        for (String name : computed) {
+            if (ReplicaMean.marked(name)) {
+                out.put(name, true);
+                SDVariable v = model.getVariable(name);
+                SDVariable g = operation == Operation.TRAINING && v != null ? v.getGradient() : null;
+                if (g != null && computed.contains(g.name()) && graph.hasVariable(g.name())) {
+                    out.put(g.name(), false);
+                }
+            }
+        }
+        return java.util.Collections.unmodifiableMap(out);
     }
 
     private static String unsupportedReason(List<SameDiffOp> order) {

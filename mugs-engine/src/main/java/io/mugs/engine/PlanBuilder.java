@@ -84,6 +84,7 @@ final class PlanBuilder {
             }
             PlanStep step = new PlanStep(op, oc, out.arrays(), in.bindings(), out.copySource(), out.kernel(),
                     wide(op.getOp(), in.args(), out.kernel()), out.alias());
+            markReplicaMeans(op, step, in.args());
             plan.execute(step, listeners, at);
             temps.forEach(plan.pool::give);
             temps.clear();
@@ -138,6 +139,29 @@ final class PlanBuilder {
         // A copy, so the result does not follow the caller's array.
         storages[0] = lifetimes.copyOf(args[0], outputs, 0);
         return new Outputs(outputs, storages, args[0], null, false);
+    }
+
+    /**
+     * Which outputs of {@code op} the replica-mean hook replaces: a marked batch mean (with the rows it averaged)
+     * or its gradient. Such a value must own its buffer, since the hook writes it in place.
+     */
+    private void markReplicaMeans(SameDiffOp op, PlanStep step, INDArray[] args) {
+        List<String> names = op.getOutputsOfOp();
+        List<Integer> index = new ArrayList<>();
+        List<Long> rows = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            Boolean mean = plan.marked.get(names.get(i));
+            if (mean == null) {
+                continue;
+            }
+            if (step.alias || step.copy || step.outputs[i] == null) {
+                throw new UnsupportedGraphException("marked value " + names.get(i) + " is not computed by its own op");
+            }
+            index.add(i);
+            rows.add(mean ? args[0].length() / step.outputs[i].length() : 0L);
+        }
+        step.replicaMeans = index.stream().mapToInt(Integer::intValue).toArray();
+        step.replicaMeanRows = rows.stream().mapToLong(Long::longValue).toArray();
     }
 
     /** A custom op: arguments bound once, outputs from the pool (or a view for a reshape), maybe a kernel. */

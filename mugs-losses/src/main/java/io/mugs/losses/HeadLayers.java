@@ -1,5 +1,6 @@
 package io.mugs.losses;
 
+import io.mugs.engine.ReplicaMean;
 import io.mugs.vit.Initializers;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -44,11 +45,12 @@ final class HeadLayers {
     /**
      * Training-mode BatchNorm1d over the batch dimension (batch statistics, biased variance, eps 1e-5), as the
      * reference uses it (its models never switch to eval mode). Hand-built because ND4J's batchNorm has no
-     * backward in 1.0.0-M2.1.
+     * backward in 1.0.0-M2.1. Both batch means are {@link ReplicaMean#rows}: with several data-parallel replicas
+     * they are the whole batch's statistics, as with the reference's {@code SyncBatchNorm} ({@code main.py} 474-479).
      */
     static SDVariable batchNorm(SameDiff sd, SDVariable x, SDVariable gain, SDVariable bias) {
-        SDVariable centred = x.sub(x.mean(true, 0));
-        SDVariable variance = centred.mul(centred).mean(true, 0);
+        SDVariable centred = x.sub(ReplicaMean.rows(sd, x));
+        SDVariable variance = ReplicaMean.rows(sd, centred.mul(centred));
         return centred.mul(sd.math.rsqrt(variance.add(1e-5))).mul(gain).add(bias);
     }
 }
