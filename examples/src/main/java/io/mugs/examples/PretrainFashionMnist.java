@@ -66,7 +66,7 @@ public final class PretrainFashionMnist {
                 .batchSize(a.getInt("batch", preset.batchSize())).seed(a.getInt("seed", 0))
                 .warmupEpochs(Math.min(preset.warmupEpochs(), a.getInt("epochs", preset.epochs()))).build()
                 .with(a.getAll("set").stream().filter(x -> !RunSettings.names(x)).toArray(String[]::new));
-        RunSettings run = RunSettings.defaults()
+        RunSettings run = RunSettings.forThisMachine(cfg.batchSize())
                 .with(a.getAll("set").stream().filter(RunSettings::names).toArray(String[]::new));
         Path out = Path.of(a.get("output", "runs/fashion-mnist"));
         System.out.printf("Pretraining on %d images (%d test images), %d epochs; run folder %s%n", train.size(),

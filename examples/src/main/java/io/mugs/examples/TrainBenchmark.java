@@ -56,7 +56,8 @@ public final class TrainBenchmark {
                            still apply): the step at trained weights, whose wider activations make some native
                            element-wise ops (erfc) slower than at initialisation
               --replicas R data-parallel replicas (threads sharing one state), or a list such as 1,2: one JVM per
-                           count, then a table of images/s and peak RSS per count (default: the preset's, 1)
+                           count, then a table of images/s and peak RSS per count (default: the launcher's,
+                           RunSettings.forThisMachine: 2 on a CPU with 2 cores or more, else 1)
             """;
 
     private TrainBenchmark() {
@@ -91,7 +92,8 @@ public final class TrainBenchmark {
         List<String> sets = a.getAll("set");
         MugsConfig cfg = base.toBuilder().batchSize(a.getInt("batch", fm ? base.batchSize() : 8)).build()
                 .with(sets.stream().filter(s -> !RunSettings.names(s)).toArray(String[]::new));
-        RunSettings run = RunSettings.defaults().with(sets.stream().filter(RunSettings::names).toArray(String[]::new));
+        RunSettings run = RunSettings.forThisMachine(cfg.batchSize())
+                .with(sets.stream().filter(RunSettings::names).toArray(String[]::new));
         if (replicas != null) {
             run = run.with("replicas=" + replicas.trim());
         }

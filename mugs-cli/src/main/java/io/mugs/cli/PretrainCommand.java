@@ -98,7 +98,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "PATH=VALUE",
             description = "Change a field of the configuration's JSON (repeatable, applied last), e.g. --set lr=2e-3 "
                     + "--set vit.depth=6 --set lossWeights.group=0; or a run setting, which may differ on every "
-                    + "start: --set workers=4 (loader threads), --set replicas=2.")
+                    + "start: --set workers=4 (loader threads), --set replicas=1 (default: 2 on a CPU with 2 cores "
+                    + "or more and an even batch, else 1).")
     List<String> sets = new ArrayList<>();
 
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs (default: the preset's).")
@@ -172,7 +173,7 @@ final class PretrainCommand implements Callable<Integer> {
         ImageStatistics stats = folder ? ImageStatistics.measure(train, 256) : null;
         Path out = output != null ? output : Path.of("runs", preset.option);
         MugsConfig cfg = config(stats, out);
-        RunSettings run = runSettings();
+        RunSettings run = runSettings(cfg.batchSize());
         ImageSource knnTrain = null;
         ImageSource knnTest = null;
         String monitor = null;
@@ -330,10 +331,13 @@ final class PretrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The run settings of the --set assignments that name one ({@code workers}, {@code replicas}). */
-    private RunSettings runSettings() {
+    /**
+     * The run settings of the --set assignments that name one ({@code workers}, {@code replicas}), over this machine's
+     * defaults ({@link RunSettings#forThisMachine}: two replicas on a CPU with two cores or more).
+     */
+    private RunSettings runSettings(int batchSize) {
         try {
-            RunSettings run = RunSettings.defaults().with(sets.stream().filter(RunSettings::names)
+            RunSettings run = RunSettings.forThisMachine(batchSize).with(sets.stream().filter(RunSettings::names)
                     .toArray(String[]::new));
             return budgetMinutes == null ? run : run.withBudgetMinutes(budgetMinutes);
         } catch (IllegalArgumentException e) {

@@ -52,6 +52,18 @@ public record RunSettings(int workers, int replicas, double budgetMinutes) {
         return new RunSettings(2, 1);
     }
 
+    /**
+     * What the {@code mugs} launcher and the benchmarks start with: two replicas where two are faster than one (the
+     * CPU backend with at least two cores available to this process, the planned engine and a batch that splits
+     * evenly: 1.14-1.24x the images/s of one replica on the 2-core machine of docs/performance.md, "Both cores"),
+     * otherwise one; two loader threads; no time budget. A process pinned to one core ({@code taskset -c 0}) gets one.
+     */
+    public static RunSettings forThisMachine(int batchSize) {
+        boolean two = !io.mugs.engine.Backend.isCuda() && Runtime.getRuntime().availableProcessors() >= 2
+                && batchSize % 2 == 0 && !"samediff".equalsIgnoreCase(System.getProperty("mugs.engine", "planned"));
+        return new RunSettings(2, two ? 2 : 1);
+    }
+
     public RunSettings withWorkers(int workers) {
         return new RunSettings(workers, replicas, budgetMinutes);
     }

@@ -45,6 +45,26 @@ class ResumePolicyTest {
     }
 
     @Test
+    void theLaunchersReplicasAreTwoOnlyWhereTwoCoresAndAnEvenBatchAllowThem() {
+        int expected = Runtime.getRuntime().availableProcessors() >= 2 ? 2 : 1;   // CPU backend in the tests
+        assertEquals(expected, RunSettings.forThisMachine(32).replicas());
+        assertEquals(1, RunSettings.forThisMachine(7).replicas(), "an odd batch does not split");
+        assertEquals(2, RunSettings.forThisMachine(32).workers());
+        assertEquals(1, RunSettings.defaults().replicas(), "the library's default stays one replica");
+        String before = System.getProperty("mugs.engine");
+        System.setProperty("mugs.engine", "samediff");
+        try {
+            assertEquals(1, RunSettings.forThisMachine(32).replicas(), "SameDiff's session runs one replica");
+        } finally {
+            if (before == null) {
+                System.clearProperty("mugs.engine");
+            } else {
+                System.setProperty("mugs.engine", before);
+            }
+        }
+    }
+
+    @Test
     void configJsonOfAnOlderRunWithWorkersAndReplicasReadsWithoutThem() {
         MugsConfig cfg = Tiny.config();
         String old = oldFormat(cfg.toJson(), 1, 2);
