@@ -117,10 +117,11 @@ public final class Pretraining {
                 RunCheckpoints.load(resume.get(), trainer);
                 LOG.info("resumed from {} at iteration {}", LogText.quoted(resume.get().file()), trainer.iteration());
             }
-            LOG.info("{}: {} images, {} steps/epoch, {}, {}; memory {}", LogText.quoted(outputDir),
-                    loader.source().size(), loader.stepsPerEpoch(), trainer.plan().isPresent()
+            LOG.info("{}: {} images, {} steps/epoch, {}, {}, {} replica(s) of {} images (--set replicas=N); memory {}",
+                    LogText.quoted(outputDir), loader.source().size(), loader.stepsPerEpoch(),
+                    trainer.plan().isPresent()
                             ? trainer.totalSteps() + " steps (the budget plan)" : config.epochs() + " epochs",
-                    Backend.describe(), budget.describe());
+                    Backend.describe(), run.replicas(), config.batchSize() / run.replicas(), budget.describe());
             listeners.forEach(l -> l.onFitStart(trainer));
             if (trainer.stopRequested()) {   // e.g. a spent time budget: not one step
                 listeners.forEach(l -> l.onFitEnd(trainer));
