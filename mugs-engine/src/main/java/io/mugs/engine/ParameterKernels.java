@@ -16,7 +16,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <pre>{@code
  * if (ParameterKernels.covers(p, g, m, v)) {
  *     double norm = Math.sqrt(ParameterKernels.sumOfSquares(g));
- *     boolean finite = ParameterKernels.adamW(p, g, m, v, new ParameterKernels.AdamWStep(scale, 1 - lr * wd,
+ *     ParameterKernels.adamW(p, g, m, v, new ParameterKernels.AdamWStep(scale, 1 - lr * wd,
  *             0.9, 0.999, lr / (1 - Math.pow(0.9, t)), Math.sqrt(1 - Math.pow(0.999, t)), 1e-8));
  * }
  * ParameterKernels.ema(teacher, student, 0.996);   // teacher <- 0.996 teacher + 0.004 student
@@ -100,14 +100,12 @@ public final class ParameterKernels {
 
     /**
      * One AdamW step in place: {@code p}, {@code m} and {@code v} updated, {@code g} replaced by the step taken
-     * ({@code p_before_step - p_after}, after the decay), as ND4J's updater leaves it.
-     *
-     * @return whether every element of {@code p} is finite afterwards
+     * ({@code p_before_step - p_after}, after the decay), as ND4J's updater leaves it. {@link #allFinite} checks the
+     * result.
      */
-    public static boolean adamW(INDArray p, INDArray g, INDArray m, INDArray v, AdamWStep s) {
+    public static void adamW(INDArray p, INDArray g, INDArray m, INDArray v, AdamWStep s) {
         long n = p.length();
         int chunks = chunks(n);
-        boolean[] finite = new boolean[chunks];
         NativeRows pr = NativeRows.of(p);
         NativeRows gr = NativeRows.of(g);
         NativeRows mr = NativeRows.of(m);
@@ -125,7 +123,7 @@ public final class ParameterKernels {
                     gr.read(from, gf, len);
                     mr.read(from, mf, len);
                     vr.read(from, vf, len);
-                    finite[c] = adamWFloats(pf, gf, mf, vf, len, s);
+                    adamWFloats(pf, gf, mf, vf, len, s);
                     pr.write(from, pf, len);
                     gr.write(from, gf, len);
                     mr.write(from, mf, len);
@@ -145,7 +143,7 @@ public final class ParameterKernels {
                     gr.read(from, gd, len);
                     mr.read(from, md, len);
                     vr.read(from, vd, len);
-                    finite[c] = adamWDoubles(pd, gd, md, vd, len, s);
+                    adamWDoubles(pd, gd, md, vd, len, s);
                     pr.write(from, pd, len);
                     gr.write(from, gd, len);
                     mr.write(from, md, len);
@@ -153,16 +151,10 @@ public final class ParameterKernels {
                 }
             });
         }
-        for (boolean f : finite) {
-            if (!f) {
-                return false;
-            }
-        }
-        return true;
     }
 
-    /** The float step over one chunk, in PyTorch's order of operations; returns whether every new p is finite. */
-    private static boolean adamWFloats(float[] p, float[] g, float[] m, float[] v, int len, AdamWStep s) {
+    /** The float step over one chunk, in PyTorch's order of operations. */
+    private static void adamWFloats(float[] p, float[] g, float[] m, float[] v, int len, AdamWStep s) {
         float scale = (float) s.gradScale();
         float decay = (float) s.decay();
         float b1 = (float) s.beta1();
@@ -183,15 +175,10 @@ public final class ParameterKernels {
             g[i] = u;
             p[i] = decayed - u;
         }
-        float nan = 0;
-        for (int i = 0; i < len; i++) {
-            nan += p[i] * 0f;   // NaN if any element is NaN or infinite, else 0
-        }
-        return nan == 0;
     }
 
-    /** The double step over one chunk; returns whether every new p is finite. */
-    private static boolean adamWDoubles(double[] p, double[] g, double[] m, double[] v, int len, AdamWStep s) {
+    /** The double step over one chunk. */
+    private static void adamWDoubles(double[] p, double[] g, double[] m, double[] v, int len, AdamWStep s) {
         double scale = s.gradScale();
         double decay = s.decay();
         double b1 = s.beta1();
@@ -212,11 +199,6 @@ public final class ParameterKernels {
             g[i] = u;
             p[i] = decayed - u;
         }
-        double nan = 0;
-        for (int i = 0; i < len; i++) {
-            nan += p[i] * 0d;
-        }
-        return nan == 0;
     }
 
     /** Whether every element of {@code a} is finite (one pass; {@link #covers} must hold for {@code a}). */
@@ -232,7 +214,7 @@ public final class ParameterKernels {
             for (int c = first; c < last; c++) {
                 long from = (long) c * CHUNK;
                 int len = (int) Math.min(CHUNK, n - from);
-                double nan = 0;
+                double nan = 0;   // NaN if any element is NaN or infinite, else 0
                 if (single) {
                     rows.read(from, f, len);
                     for (int i = 0; i < len; i++) {
