@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link Attention}'s FLOAT kernels on the JDK's Vector API ({@code jdk.incubator.vector}, JDK 17): every product of
  * the attention and its gradient is a row times a matrix, {@code out[c] = Σ_r a[r] m[r, c]}, computed as
- * broadcast-multiply-adds over 8 float lanes of the matrix rows ({@link #rowTimes}). S and dP need the keys and values
+ * broadcast-multiply-adds over the 8 float lanes of {@link FloatLanes} along the matrix rows ({@link #rowTimes}). S and dP need the keys and values
  * transposed ({@code [dh, T]}, columns padded with zeros to a multiple of 8); O, dQ, dK and dV read the rows of qkv
  * and dO in place. No lane reductions: a lane sum's order is unspecified and would make the bits depend on how far
  * the JIT has got (resumed runs are checked bit for bit); the fused multiply-add of each lane is exact in compiled and
@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class AttentionVectors {
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
     /** Float lanes per vector. */
     static final int LANES = S.length();
 

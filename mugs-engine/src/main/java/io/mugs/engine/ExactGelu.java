@@ -94,7 +94,8 @@ final class ExactGelu {
 
     /**
      * Whether FLOAT arrays go through {@link GeluVectors} (the JDK's Vector API): the JVM was started with
-     * {@code --add-modules jdk.incubator.vector} and {@code mugs.engine.vectorApi} is not {@code false}.
+     * {@code --add-modules jdk.incubator.vector}, {@code mugs.engine.vectorApi} is not {@code false} and the CPU has
+     * 256-bit vectors ({@link FloatLanes#native256()}).
      */
     static final boolean VECTOR = vectorApi();
 
@@ -104,7 +105,7 @@ final class ExactGelu {
             return false;
         }
         try {
-            return GeluVectors.lanes() >= 4;
+            return FloatLanes.native256();
         } catch (LinkageError e) {
             return false;
         }

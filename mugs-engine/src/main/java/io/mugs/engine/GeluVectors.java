@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link ExactGelu}'s FLOAT kernels on the JDK's Vector API ({@code jdk.incubator.vector}, JDK 17): the same
- * Numerical Recipes {@code erfcc} fit, evaluated in float lanes of the widest vector the CPU has (16 with AVX-512),
+ * Numerical Recipes {@code erfcc} fit, evaluated in {@link FloatLanes} (8 float lanes on every CPU),
  * the exponentials by range reduction and a polynomial made of exact IEEE operations only: the API's own
  * {@code EXP} is Intel's SVML once compiled and {@code Math.exp} before, whose last bits differ, and a run must give
  * the same bits however far the JIT has got (resumed runs are checked bit for bit). About 10x faster than the scalar
@@ -23,7 +23,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GeluVectors {
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
     private static final float NEG_INV_SQRT2 = (float) -ExactGelu.INV_SQRT2;
     private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
     private static final FloatVector ONE = FloatVector.broadcast(S, 1f);

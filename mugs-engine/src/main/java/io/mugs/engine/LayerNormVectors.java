@@ -5,7 +5,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link RowLayerNorm}'s FLOAT kernels on the JDK's Vector API ({@code jdk.incubator.vector}, JDK 17), on blocks of
- * rows held in float arrays: each row's sums in float lanes of the widest vector the CPU has, the lanes then added in
+ * rows held in float arrays: each row's sums in the 8 float lanes of {@link FloatLanes}, the lanes then added in
  * {@code double} in a fixed order. Only IEEE additions, subtractions and multiplications lane by lane (no
  * {@code reduceLanes}, whose order is left open, and no fused multiply-add), so a result has the same bits however
  * far the JIT has got, as {@link GeluVectors} ensures for the GELU. Each loop body is written out in full (C2 keeps
@@ -17,7 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class LayerNormVectors {
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
 
     private static volatile boolean warm;
 

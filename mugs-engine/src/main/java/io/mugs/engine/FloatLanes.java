@@ -1,0 +1,38 @@
+package io.mugs.engine;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The one vector shape of the engine's Vector API kernels ({@link GeluVectors}, {@link AttentionVectors},
+ * {@link LayerNormVectors}): 8 float lanes, 256 bits, on every CPU. One shape, not the widest the CPU has, because C2
+ * compiles Vector API code to registers only for shapes it has already seen intrinsified in that JVM: with the GELU on
+ * 16 lanes (AVX-512's preferred species) beside the attention on 8, the GELU's loops fell back to the API's Java
+ * implementation once the step ran, allocating about 100 MB of vector objects per training step (JFR: 6.5 GB in 10 s
+ * from {@code GeluVectors}, one young collection per step). On 8 lanes for all three, nothing is allocated and the
+ * GELU's forward and backward take 20 ms of the {@code fm} step instead of 35 (docs/performance.md, "One vector shape
+ * and a small young generation"). 16 lanes alone are faster per element (1.0 against 1.7 ns forward), but not inside
+ * the step. Loaded only when the JVM has {@code --add-modules jdk.incubator.vector} ({@link ExactGelu#VECTOR}).
+ *
+ * <pre>{@code
+ * FloatVector v = FloatVector.fromArray(FloatLanes.SPECIES, x, i);   // x[i .. i + FloatLanes.LANES)
+ * }</pre>
+ */
+final class FloatLanes {
+
+    /** 256-bit float vectors. */
+    static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_256;
+    /** Float lanes per vector: 8. */
+    static final int LANES = SPECIES.length();
+
+    private FloatLanes() {
+    }
+
+    /**
+     * Whether the CPU has 256-bit float vectors (AVX2 or wider), so that {@link #SPECIES} compiles to registers; on a
+     * CPU with narrower vectors the API would emulate them in Java, slower than the plain loops.
+     */
+    static boolean native256() {
+        return FloatVector.SPECIES_PREFERRED.length() >= LANES;
+    }
+}
