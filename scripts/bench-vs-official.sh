@@ -62,7 +62,7 @@ echo "== building the Java side"
 (cd "$repo" && mvn -B -ntp -q -o package -DskipTests dependency:build-classpath -pl examples -am \
     -Dmdep.outputFile="$out/classpath.txt" >"$out/build.log" 2>&1) || { tail -20 "$out/build.log" >&2; exit 1; }
 classpath="$repo/examples/target/classes:$(cat "$out/classpath.txt")"
-java_opts=${JAVA_OPTS:--Xmx6g -Dorg.bytedeco.javacpp.maxphysicalbytes=12G -Dorg.bytedeco.javacpp.maxbytes=8G -XX:+UseSerialGC --add-modules jdk.incubator.vector}
+java_opts=${JAVA_OPTS:--Xmx6g -Dorg.bytedeco.javacpp.maxphysicalbytes=12G -Dorg.bytedeco.javacpp.maxbytes=8G -XX:+UseSerialGC -Xmn32m --add-modules jdk.incubator.vector}
 
 run_official() {
     local log="$out/official-$1.log"

@@ -44,9 +44,10 @@ public final class TrainBenchmark {
                            data; default) or vit-small (official ViT-S/16 recipe, 224/96 px, 10 locals, on synthetic
                            RGB images); fm and vit_small, the earlier names, still work
               --batch B    images per step (default: fashion-mnist-tiny's 32, 8 for vit-small)
-              --steps N    timed steps after 2 warm-up steps (default 10 for fashion-mnist-tiny, 3 for vit-small)
-              --profile    also print the student graph's wall time per op type over one step (--profile shapes: per
-                           op type and input shapes)
+              --steps N    timed steps after 2 warm-up steps (default 10 for fashion-mnist-tiny, 3 for vit-small);
+                           past the end of an epoch the next one begins
+              --profile    also print the student and teacher graphs' wall time per op type over one step
+                           (--profile shapes: per op type and input shapes)
               --set P=V    change a field of the MugsConfig JSON (repeatable), e.g. --set vit.patchSize=7
               --engine E   planned (default: io.mugs.engine's planned executor) or samediff (SameDiff's own session,
                            with a System.gc() after every step as the library needed before the executor)
@@ -113,7 +114,7 @@ public final class TrainBenchmark {
             if (checkpoint != null) {
                 io.mugs.core.RunCheckpoints.restore(java.nio.file.Path.of(checkpoint), trainer);
             }
-            Iterator<MultiCropBatch> it = loader.epoch(0).iterator();
+            Iterator<MultiCropBatch> it = batches(loader);
             for (int i = 0; i < 2; i++) {
                 trainer.step(it.next());
             }
@@ -160,13 +161,36 @@ public final class TrainBenchmark {
             System.out.printf(java.util.Locale.ROOT, "%s replicas=%d images_per_s=%.3f peak_rss_gb=%.3f "
                     + "peak_fraction=%.4f%n", ReplicaRuns.RESULT, run.replicas(), n * steps / sec,
                     VitBenchmark.peakRssBytes() / 1e9, reached / peak.best());
-            if (a.get("profile", null) != null && it.hasNext()) {
-                OpProfile profile = new OpProfile(a.get("profile", "").equals("shapes"));
-                trainer.model().student().addListeners(profile);
+            if (a.get("profile", null) != null) {
+                boolean shapes = a.get("profile", "").equals("shapes");
+                OpProfile student = new OpProfile(shapes);
+                OpProfile teacher = new OpProfile(shapes);
+                trainer.model().student().addListeners(student);
+                trainer.model().teacher().addListeners(teacher);
                 trainer.step(it.next());
-                System.out.print("student " + profile.report(a.get("profile", "").equals("shapes") ? 60 : 20));
+                System.out.print("student " + student.report(shapes ? 60 : 20));
+                System.out.print("teacher " + teacher.report(shapes ? 60 : 20));
             }
         }
+    }
+
+    /** The loader's batches epoch after epoch, so that {@code --steps} may exceed one epoch. */
+    private static Iterator<MultiCropBatch> batches(MultiCropLoader loader) {
+        return new Iterator<>() {
+            private int epoch;
+            private Iterator<MultiCropBatch> current = loader.epoch(0).iterator();
+
+            public boolean hasNext() {
+                return true;
+            }
+
+            public MultiCropBatch next() {
+                while (!current.hasNext()) {
+                    current = loader.epoch(++epoch).iterator();
+                }
+                return current.next();
+            }
+        };
     }
 
     /** Random-texture RGB images of 256 x 256, enough for the benchmark's batches. */

@@ -36,7 +36,8 @@ class RuntimeSettingsTest {
     @Test
     void launcherOptionsNameTheSameValues() {
         assertEquals(List.of("-Xmx6g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=12G",
-                "-Dorg.bytedeco.javacpp.maxbytes=8G", "-XX:+UseSerialGC", "--add-modules", "jdk.incubator.vector"),
+                "-Dorg.bytedeco.javacpp.maxbytes=8G", "-XX:+UseSerialGC", "-Xmn32m", "--add-modules",
+                "jdk.incubator.vector"),
                 RuntimeSettings.launcherJvmOptions());
     }
 }
