@@ -22,7 +22,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * kernel each way, {@link LayerNormFusion}; {@code layer_norm} is libnd4j's own op, which has no epsilon) and
  * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion}) and
  * {@code update} (AdamW's step and the teacher EMA in one pass over each parameter tensor, {@link ParameterKernels};
- * not a graph op: the optimiser and the EMA ask for it);
+ * not a graph op: the optimiser and the EMA ask for it) and {@code exp} (libnd4j's legacy element-wise exponential,
+ * FLOAT on the Vector API, {@link Exponential});
  * {@code default} may appear in a list.
  *
  * <pre>{@code
@@ -36,7 +37,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu", "layernorm", "attention", "update");
+            "matmul_bp", "gelu", "layernorm", "attention", "update", "exp");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -76,6 +77,18 @@ public final class Kernels {
             }
         }
         return Rewrites.forOp(op, args, outputs, planned, scratch);
+    }
+
+    /**
+     * The kernel for a legacy (non-custom) op, or {@code null} for its own native implementation: so far only
+     * {@code exp}, FLOAT, on the Vector API ({@link Exponential}).
+     */
+    static Kernel forLegacyOp(org.nd4j.linalg.api.ops.Op op, INDArray[] args, INDArray[] outputs) {
+        if (args.length == 1 && outputs.length == 1 && "exp".equals(op.opName())
+                && enabledJavaOps().contains("exp")) {
+            return Exponential.forward(args[0], outputs[0]);
+        }
+        return null;
     }
 
     /** A fused GELU's kernel: only planned when the {@code gelu} kernel is on, so it has no native fallback. */
@@ -172,7 +185,7 @@ public final class Kernels {
         return Set.copyOf(out);
     }
 
-    /** {@link #DEFAULT_OPS}, without {@code gelu} and {@code attention} when the Vector API is not there. */
+    /** {@link #DEFAULT_OPS}, without {@code gelu}, {@code attention} and {@code exp} when the Vector API is not there. */
     static Set<String> defaults() {
         if (ExactGelu.VECTOR) {
             return DEFAULT_OPS;
@@ -180,6 +193,7 @@ public final class Kernels {
         Set<String> out = new LinkedHashSet<>(DEFAULT_OPS);
         out.remove("gelu");
         out.remove("attention");
+        out.remove("exp");
         return Set.copyOf(out);
     }
 

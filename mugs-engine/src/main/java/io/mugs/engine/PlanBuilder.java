@@ -202,7 +202,7 @@ final class PlanBuilder {
         return new Outputs(outputs, storages, null, kernel, false);
     }
 
-    /** A legacy op: axis and scalar inputs become arguments, one pooled output. */
+    /** A legacy op: axis and scalar inputs become arguments, one pooled output, maybe a kernel. */
     private Outputs planLegacy(SameDiffOp op, Op legacy, PlanInputs.OpInputs in, OpContext oc) {
         PlanInputs.bindLegacy(graph, op, legacy, in.args(), values, in.bindings(), oc);
         List<LongShapeDescriptor> shapes = ((BaseOp) legacy).calculateOutputShape(oc);
@@ -214,7 +214,11 @@ final class PlanBuilder {
         Lifetimes.Storage[] storages = {lifetimes.allocate(shapes.get(0),
                 graph.getVariable(op.getOutputsOfOp().get(0)).dataType(), outputs, 0)};
         oc.setOutputArray(0, outputs[0]);
-        return new Outputs(outputs, storages, null, null, false);
+        Kernel kernel = Kernels.forLegacyOp(legacy, in.args(), outputs);
+        if (kernel != null) {
+            plan.kernels.add(kernel);
+        }
+        return new Outputs(outputs, storages, null, kernel, false);
     }
 
     /** Large matrix products (without a kernel) run on every core. */
