@@ -71,6 +71,7 @@ public final class KernelBenchmark {
         cases.add(layerNormEps("LayerNorm eps ViT-S [3152, 384]", 3152, 384));
         cases.add(gelu("exact GELU fm global [1088, 384]", 1088, 384));
         cases.add(gelu("exact GELU fm local [640, 384]", 640, 384));
+        cases.add(exp("exp InfoNCE fm [192, 4096]", 192, 4096));
         String only = a.get("only", "");
         cases.removeIf(c -> !c.name().contains(only));
         System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
@@ -201,6 +202,22 @@ public final class KernelBenchmark {
             return sd;
         };
         return new Case(name, "gelu", graph, feed);
+    }
+
+    /**
+     * The exponential of the InfoNCE losses' shifted logits ({@code exp(x - max)} over the queue, [V*B, K]) on
+     * {@code x + b}, the loss a weighted sum: SameDiff's backward computes the exp again, so two exp calls a run.
+     */
+    private static Case exp(String name, long n, long d) {
+        Map<String, INDArray> feed = Map.of("x", randn(20, n, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable h = sd.placeHolder("x", DataType.FLOAT, n, d).add(sd.var("b", randn(21, d))).sub(5);
+            sd.identity("loss", sd.math.exp(h).mul(sd.constant(randn(22, n, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "exp", graph, feed);
     }
 
     /**

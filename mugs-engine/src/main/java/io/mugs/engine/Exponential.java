@@ -27,15 +27,26 @@ final class Exponential {
     static final float NEG_LN2_HI = -0.693359375f;
     static final float NEG_LN2_LO = 2.12194440e-4f;
 
+    /**
+     * Smaller arrays stay on the native op: a kernel call costs a few microseconds of set-up (the arrays' buffers as
+     * NIO views), 7 us for [6, 32] against 3 us native, while [192, 4096] runs at 0.8-1.0 ns an element against
+     * 2.0-3.1 (docs/performance.md, "The exponential").
+     */
+    static final int MIN_ELEMENTS = 1 << 14;
+
     private static final int CHUNK = 2048;
 
     private Exponential() {
     }
 
-    /** The kernel computing {@code y = exp(x)}, or {@code null} when the native op should run. */
+    /**
+     * The kernel computing {@code y = exp(x)}, or {@code null} when the native op should run: no Vector API, not
+     * FLOAT, fewer than {@link #MIN_ELEMENTS} elements, or arrays the kernels cannot read in place.
+     */
     static Kernel forward(INDArray x, INDArray y) {
         if (!ExactGelu.VECTOR || x.dataType() != DataType.FLOAT || y.dataType() != DataType.FLOAT
-                || x.length() != y.length() || !NativeRows.supports(x) || !NativeRows.supports(y)) {
+                || x.length() != y.length() || x.length() < MIN_ELEMENTS || !NativeRows.supports(x)
+                || !NativeRows.supports(y)) {
             return null;
         }
         ExpVectors.warmUp();

@@ -48,9 +48,11 @@ public final class Kernels {
      * (graphs with a LayerNorm epsilon only, {@code vit.layerNormEps != 0}) is selectable only: 1.3-2.2x faster than
      * its op sequence in {@code KernelBenchmark}, but no gain shown in the whole step yet (docs/performance.md,
      * "LayerNorm fused"). {@code update} (plain Java, no Vector API needed) made the update phase 40 % shorter and the
-     * step 7.5 % faster.
+     * step 7.5 % faster. {@code exp} (Vector API only) ran the InfoNCE exponentials 1.7x faster in
+     * {@code KernelBenchmark}, about 2 % of the step, inside the whole step's noise (docs/performance.md, "The
+     * exponential").
      */
-    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update");
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp");
 
     private static volatile Set<String> enabled;
 

@@ -204,12 +204,13 @@ class CpuKernelsTest {
     void theSettingNamesKernelsOrRefusesWithTheList() {
         assertEquals(Kernels.JAVA_OPS, Kernels.parse("all"));
         assertEquals(Set.of(), Kernels.parse("none"));
-        // Surefire starts the JVM with the Vector API, so the default includes the fused GELU and attention.
-        assertEquals(Set.of("matmul", "matmul_bp", "gelu", "attention", "update"), Kernels.parse("default"));
+        // Surefire starts the JVM with the Vector API, so the default includes the fused GELU, attention and exp.
+        assertEquals(Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp"), Kernels.parse("default"));
         assertEquals(Set.of("softmax", "matmul_bp"), Kernels.parse("softmax, matmul_bp"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Kernels.parse("erfc"));
         assertEquals("mugs.engine.javaKernels: no Java kernel for \"erfc\"; use default, all, none or some of "
-                + "[attention, gelu, layer_norm, layer_norm_bp, layernorm, matmul, matmul_bp, softmax, softmax_bp, update]",
+                + "[attention, exp, gelu, layer_norm, layer_norm_bp, layernorm, matmul, matmul_bp, softmax, "
+                + "softmax_bp, update]",
                 e.getMessage());
     }
 

@@ -75,6 +75,8 @@ class ExpKernelTest {
         }
         INDArray d = Nd4j.rand(DataType.DOUBLE, 4, 4);
         assertNull(Exponential.forward(d, d.ulike()), "DOUBLE stays on the native op");
+        INDArray small = Nd4j.rand(DataType.FLOAT, 6, 32);
+        assertNull(Exponential.forward(small, small.ulike()), "small arrays stay on the native op");
     }
 
     @Test
@@ -82,8 +84,9 @@ class ExpKernelTest {
         Nd4j.getRandom().setSeed(5);
         SameDiff sd = SameDiff.create();
         SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 24);
-        SDVariable w = sd.var("w", Nd4j.randn(DataType.DOUBLE, 24, 300).divi(5).castTo(DataType.FLOAT));
-        SDVariable c = sd.constant("c", Nd4j.randn(DataType.DOUBLE, 1, 300).castTo(DataType.FLOAT));
+        // [40, 600] logits: above Exponential.MIN_ELEMENTS.
+        SDVariable w = sd.var("w", Nd4j.randn(DataType.DOUBLE, 24, 600).divi(5).castTo(DataType.FLOAT));
+        SDVariable c = sd.constant("c", Nd4j.randn(DataType.DOUBLE, 1, 600).castTo(DataType.FLOAT));
         SDVariable logits = x.mmul(w);
         SDVariable m = logits.max(true, 1);
         sd.identity("loss", sd.math.exp(logits.sub(m)).mul(c).sum());
