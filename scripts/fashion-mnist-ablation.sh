@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ablation of docs/results-fashion-mnist.md: the fashionMnistTiny preset on the bundled 4,000-image subset for
 # 4 epochs, with all three losses, each loss switched off in turn, and the group loss alone (DINO-like); then the
-# k-NN-per-epoch chart. Runs one after another, each the README's 4-epoch main job with one change (3 min 12 s alone
+# k-NN-per-epoch chart. Runs one after another, each the README's 4-epoch main job with one change (1 min 41 s alone
 # on 2 free cores: docs/results-fashion-mnist.md, "The README's main job"). Usage: scripts/fashion-mnist-ablation.sh [OUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
