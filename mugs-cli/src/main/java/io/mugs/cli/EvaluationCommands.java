@@ -114,7 +114,7 @@ final class EvaluationCommands {
             footer = {"", "Examples:",
                     "  mugs linear --model runs/fm/teacher.safetensors --train fmnist:DIR:train --test fmnist:DIR:test",
                     "  mugs linear --model runs/fm/teacher.safetensors --train fmnist:DIR:train --test fmnist:DIR:test \\",
-                    "              --labels 1% --output runs/linear-1pct",
+                    "              --labels 1%% --output runs/linear-1pct",
                     "  mugs linear --model pixels --mean 0.286 --std 0.353 --train fmnist:DIR:train \\",
                     "              --test fmnist:DIR:test --labels runs/linear-1pct/labels.json   (same images)"})
     static final class Linear implements Callable<Integer> {
@@ -147,7 +147,7 @@ final class EvaluationCommands {
         double valFraction;
 
         @Option(names = "--labels", paramLabel = "SPEC",
-                description = "1%, 10%, N-per-class (class-balanced, drawn with --labels-seed) or a labels.json of "
+                description = "1%%, 10%%, N-per-class (class-balanced, drawn with --labels-seed) or a labels.json of "
                         + "an earlier run: the semi-supervised logistic regression on those images.")
         String labels;
 

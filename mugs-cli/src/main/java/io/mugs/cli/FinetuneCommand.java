@@ -46,7 +46,7 @@ import picocli.CommandLine.Spec;
                 + "decay, warm-up + cosine, drop path, label smoothing, mixup/cutmix, RandAugment); resumes the run "
                 + "in --output if there is one.",
         footer = {"", "Examples:",
-                "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1% \\",
+                "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --labels 1%% \\",
                 "                --preset fashion-mnist --output runs/ft1",
                 "  mugs finetune --model runs/fm/teacher.safetensors --data fmnist:DIR --from-scratch \\",
                 "                --preset fashion-mnist --labels runs/ft1/labels.json --output runs/scratch1",
@@ -81,8 +81,8 @@ final class FinetuneCommand implements Callable<Integer> {
     DataSpec test;
 
     @Option(names = "--labels", paramLabel = "SPEC", defaultValue = "100%",
-            description = "Labelled training images: 1%, 10%, 100%, N-per-class (class-balanced, drawn with "
-                    + "--labels-seed) or a labels.json written by an earlier run. Default: ${DEFAULT-VALUE}.")
+            description = "Labelled training images: 1%%, 10%%, 100%%, N-per-class (class-balanced, drawn with "
+                    + "--labels-seed) or a labels.json written by an earlier run. Default: 100%%.")
     String labels;
 
     @Option(names = "--labels-seed", paramLabel = "S", defaultValue = "0",

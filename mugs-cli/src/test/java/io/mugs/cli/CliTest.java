@@ -30,6 +30,27 @@ class CliTest {
     }
 
     @Test
+    void helpWithPercentSignsPrintsThemWithoutPicocliWarnings() {
+        // picocli formats descriptions and footers with String.format: a lone % made it warn on stderr and print the
+        // raw text ("Default: 100%%.").
+        java.io.PrintStream stderr = System.err;
+        java.io.ByteArrayOutputStream warnings = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(warnings, true));
+        try {
+            for (String command : new String[] {"linear", "finetune"}) {
+                Run r = run(command, "--help");
+                assertEquals(0, r.code(), command);
+                assertTrue(r.out().contains("1%, 10%"), r.out());
+                assertTrue(!r.out().contains("%%") && !r.out().contains("%n"), r.out());
+            }
+            assertTrue(run("finetune", "--help").out().contains("Default: 100%."));
+        } finally {
+            System.setErr(stderr);
+        }
+        assertEquals("", warnings.toString());
+    }
+
+    @Test
     void usageErrorsAreOneLineAndExitTwo() {
         Run r = run("knn", "--model", "m.safetensors", "--train", "fmnist-bundled:train", "--test",
                 "fmnist-bundled:test", "--bogus");
