@@ -20,10 +20,9 @@ import jdk.incubator.vector.VectorSpecies;
 final class AttentionVectors {
 
     private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
+    private static final FloatLanes.WarmUp WARM_UP = new FloatLanes.WarmUp(AttentionVectors::exercise);
     /** Float lanes per vector. */
     static final int LANES = S.length();
-
-    private static volatile boolean warm;
 
     private AttentionVectors() {
     }
@@ -83,25 +82,20 @@ final class AttentionVectors {
      * calls, once per JVM): Vector API code is 50-100x slower until then.
      */
     static void warmUp() {
-        if (warm) {
-            return;
+        WARM_UP.run();
+    }
+
+    private static void exercise() {
+        int cols = 7 * LANES;
+        float[] a = new float[5];
+        float[] m = new float[5 * cols];
+        float[] out = new float[cols];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = (i % 13) * 0.1f;
         }
-        synchronized (AttentionVectors.class) {
-            if (warm) {
-                return;
-            }
-            int cols = 7 * LANES;
-            float[] a = new float[5];
-            float[] m = new float[5 * cols];
-            float[] out = new float[cols];
-            for (int i = 0; i < m.length; i++) {
-                m[i] = (i % 13) * 0.1f;
-            }
-            for (int k = 0; k < 20_000; k++) {
-                a[k % 5] = k * 1e-4f;
-                rowTimes(a, 0, 5, m, 0, cols, cols, out, 0);
-            }
-            warm = true;
+        for (int k = 0; k < 20_000; k++) {
+            a[k % 5] = k * 1e-4f;
+            rowTimes(a, 0, 5, m, 0, cols, cols, out, 0);
         }
     }
 }

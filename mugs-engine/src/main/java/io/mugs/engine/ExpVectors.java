@@ -23,41 +23,36 @@ import jdk.incubator.vector.VectorSpecies;
 final class ExpVectors {
 
     private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
-    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
-    private static final FloatVector HALF = FloatVector.broadcast(S, 0.5f);
-    private static final FloatVector INV_6 = FloatVector.broadcast(S, 1f / 6);
-    private static final FloatVector INV_24 = FloatVector.broadcast(S, 1f / 24);
-    private static final FloatVector INV_120 = FloatVector.broadcast(S, 1f / 120);
-    private static final FloatVector LOG2E = FloatVector.broadcast(S, Exponential.LOG2E);
-    private static final FloatVector ROUND = FloatVector.broadcast(S, Exponential.ROUND);
-    private static final int ROUND_BITS = Float.floatToRawIntBits(Exponential.ROUND);
-    private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(S, Exponential.NEG_LN2_HI);
-    private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(S, Exponential.NEG_LN2_LO);
-
-    private static volatile boolean warm;
+    private static final FloatLanes.WarmUp WARM_UP = new FloatLanes.WarmUp(ExpVectors::exercise);
+    // The exponential's constants in lanes; GeluVectors' inlined exponentials use them too.
+    static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    static final FloatVector HALF = FloatVector.broadcast(S, 0.5f);
+    static final FloatVector INV_6 = FloatVector.broadcast(S, 1f / 6);
+    static final FloatVector INV_24 = FloatVector.broadcast(S, 1f / 24);
+    static final FloatVector INV_120 = FloatVector.broadcast(S, 1f / 120);
+    static final FloatVector LOG2E = FloatVector.broadcast(S, Exponential.LOG2E);
+    static final FloatVector ROUND = FloatVector.broadcast(S, Exponential.ROUND);
+    static final int ROUND_BITS = Float.floatToRawIntBits(Exponential.ROUND);
+    static final FloatVector NEG_LN2_HI = FloatVector.broadcast(S, Exponential.NEG_LN2_HI);
+    static final FloatVector NEG_LN2_LO = FloatVector.broadcast(S, Exponential.NEG_LN2_LO);
 
     private ExpVectors() {
     }
 
     /** Runs the kernel often enough for C2 to compile it (as {@link GeluVectors#warmUp}), once per JVM. */
     static void warmUp() {
-        if (warm) {
-            return;
+        WARM_UP.run();
+    }
+
+    private static void exercise() {
+        int n = 2 * S.length() + 3;
+        float[] x = new float[n];
+        float[] y = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i - n / 2) * 0.91f;
         }
-        synchronized (ExpVectors.class) {
-            if (warm) {
-                return;
-            }
-            int n = 2 * S.length() + 3;
-            float[] x = new float[n];
-            float[] y = new float[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = (i - n / 2) * 0.91f;
-            }
-            for (int k = 0; k < 20_000; k++) {
-                exp(x, y, n);
-            }
-            warm = true;
+        for (int k = 0; k < 20_000; k++) {
+            exp(x, y, n);
         }
     }
 

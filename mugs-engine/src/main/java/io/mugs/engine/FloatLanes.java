@@ -29,6 +29,32 @@ final class FloatLanes {
     }
 
     /**
+     * A kernel's one-time JIT warm-up: {@link #run()} runs the body on the first call only (later callers wait for
+     * it), so that C2 compiles the kernel before the training step needs it; Vector API code is 50-100x slower until
+     * then (each vector an object).
+     */
+    static final class WarmUp {
+        private final Runnable body;
+        private volatile boolean done;
+
+        WarmUp(Runnable body) {
+            this.body = body;
+        }
+
+        void run() {
+            if (done) {
+                return;
+            }
+            synchronized (this) {
+                if (!done) {
+                    body.run();
+                    done = true;
+                }
+            }
+        }
+    }
+
+    /**
      * Whether the CPU has 256-bit float vectors (AVX2 or wider), so that {@link #SPECIES} compiles to registers; on a
      * CPU with narrower vectors the API would emulate them in Java, slower than the plain loops.
      */

@@ -1,5 +1,16 @@
 package io.mugs.engine;
 
+import static io.mugs.engine.ExpVectors.HALF;
+import static io.mugs.engine.ExpVectors.INV_120;
+import static io.mugs.engine.ExpVectors.INV_24;
+import static io.mugs.engine.ExpVectors.INV_6;
+import static io.mugs.engine.ExpVectors.LOG2E;
+import static io.mugs.engine.ExpVectors.NEG_LN2_HI;
+import static io.mugs.engine.ExpVectors.NEG_LN2_LO;
+import static io.mugs.engine.ExpVectors.ONE;
+import static io.mugs.engine.ExpVectors.ROUND;
+import static io.mugs.engine.ExpVectors.ROUND_BITS;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -24,24 +35,12 @@ import jdk.incubator.vector.VectorSpecies;
 final class GeluVectors {
 
     private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
+    private static final FloatLanes.WarmUp WARM_UP = new FloatLanes.WarmUp(GeluVectors::exercise);
     private static final float NEG_INV_SQRT2 = (float) -ExactGelu.INV_SQRT2;
     private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
-    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
-    private static final FloatVector HALF = FloatVector.broadcast(S, 0.5f);
-    private static final FloatVector INV_6 = FloatVector.broadcast(S, 1f / 6);
-    private static final FloatVector INV_24 = FloatVector.broadcast(S, 1f / 24);
-    private static final FloatVector INV_120 = FloatVector.broadcast(S, 1f / 120);
-    private static final FloatVector LOG2E = FloatVector.broadcast(S, 1.442695f);
-    /** 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer, kept in the low mantissa bits. */
-    private static final FloatVector ROUND = FloatVector.broadcast(S, 12582912f);
-    private static final int ROUND_BITS = Float.floatToRawIntBits(12582912f);
-    private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(S, -0.693359375f);
-    private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(S, 2.12194440e-4f);
 
     private GeluVectors() {
     }
-
-    private static volatile boolean warm;
 
     /**
      * Runs both kernels often enough on a few elements for the JIT's optimising compiler to take them (about 20,000
@@ -50,26 +49,21 @@ final class GeluVectors {
      * 10-20 steps would pay for it.
      */
     static void warmUp() {
-        if (warm) {
-            return;
+        WARM_UP.run();
+    }
+
+    private static void exercise() {
+        int n = 2 * S.length() + 3;
+        float[] x = new float[n];
+        float[] dy = new float[n];
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i - n / 2) * 0.37f;
+            dy[i] = 1;
         }
-        synchronized (GeluVectors.class) {
-            if (warm) {
-                return;
-            }
-            int n = 2 * S.length() + 3;
-            float[] x = new float[n];
-            float[] dy = new float[n];
-            float[] out = new float[n];
-            for (int i = 0; i < n; i++) {
-                x[i] = (i - n / 2) * 0.37f;
-                dy[i] = 1;
-            }
-            for (int k = 0; k < 20_000; k++) {
-                forward(x, out, n);
-                backward(x, dy, out, n);
-            }
-            warm = true;
+        for (int k = 0; k < 20_000; k++) {
+            forward(x, out, n);
+            backward(x, dy, out, n);
         }
     }
 

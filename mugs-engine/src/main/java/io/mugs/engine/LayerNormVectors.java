@@ -18,8 +18,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class LayerNormVectors {
 
     private static final VectorSpecies<Float> S = FloatLanes.SPECIES;
-
-    private static volatile boolean warm;
+    private static final FloatLanes.WarmUp WARM_UP = new FloatLanes.WarmUp(LayerNormVectors::exercise);
 
     private LayerNormVectors() {
     }
@@ -34,31 +33,26 @@ final class LayerNormVectors {
      * API code is 50-100x slower until then.
      */
     static void warmUp() {
-        if (warm) {
-            return;
+        WARM_UP.run();
+    }
+
+    private static void exercise() {
+        int d = 2 * S.length() + 3;
+        float[] x = new float[2 * d];
+        float[] dy = new float[2 * d];
+        float[] out = new float[2 * d];
+        float[] gain = new float[d];
+        float[] stats = new float[4];
+        float[] sums = new float[2 * d];
+        float[] lanes = new float[S.length()];
+        for (int i = 0; i < 2 * d; i++) {
+            x[i] = (i - d) * 0.37f;
+            dy[i] = 1;
         }
-        synchronized (LayerNormVectors.class) {
-            if (warm) {
-                return;
-            }
-            int d = 2 * S.length() + 3;
-            float[] x = new float[2 * d];
-            float[] dy = new float[2 * d];
-            float[] out = new float[2 * d];
-            float[] gain = new float[d];
-            float[] stats = new float[4];
-            float[] sums = new float[2 * d];
-            float[] lanes = new float[S.length()];
-            for (int i = 0; i < 2 * d; i++) {
-                x[i] = (i - d) * 0.37f;
-                dy[i] = 1;
-            }
-            java.util.Arrays.fill(gain, 1);
-            for (int k = 0; k < 20_000; k++) {
-                forward(x, gain, gain, 1e-6f, 2, d, out, stats, stats, lanes);
-                backward(x, dy, k % 2 == 0 ? null : dy, gain, stats, stats, 2, d, out, sums, lanes);
-            }
-            warm = true;
+        java.util.Arrays.fill(gain, 1);
+        for (int k = 0; k < 20_000; k++) {
+            forward(x, gain, gain, 1e-6f, 2, d, out, stats, stats, lanes);
+            backward(x, dy, k % 2 == 0 ? null : dy, gain, stats, stats, 2, d, out, sums, lanes);
         }
     }
 
