@@ -195,12 +195,12 @@ final class ExactGelu {
         });
     }
 
-    private interface FloatChunkBody {
+    interface FloatChunkBody {
         void run(long from, int len, float[] a, float[] b, float[] c);
     }
 
     /** {@link #forChunks} with three float buffers per range. */
-    private static void forFloatChunks(long n, long workPerElement, FloatChunkBody body) {
+    static void forFloatChunks(long n, long workPerElement, FloatChunkBody body) {
         int chunks = (int) ((n + CHUNK - 1) / CHUNK);
         Threads.forRows(chunks, workPerElement * CHUNK, (first, last) -> {
             float[] a = new float[CHUNK];

@@ -34,8 +34,6 @@ final class Exponential {
      */
     static final int MIN_ELEMENTS = 1 << 14;
 
-    private static final int CHUNK = 2048;
-
     private Exponential() {
     }
 
@@ -51,20 +49,13 @@ final class Exponential {
         }
         ExpVectors.warmUp();
         long n = y.length();
-        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
         return new Kernel().java(new INDArray[] {x}, in -> {
             NativeRows from = NativeRows.of(in[0]);
             NativeRows to = NativeRows.of(y);
-            Threads.forRows(chunks, 8L * CHUNK, (first, last) -> {
-                float[] a = new float[CHUNK];
-                float[] b = new float[CHUNK];
-                for (int c = first; c < last; c++) {
-                    long at = (long) c * CHUNK;
-                    int len = (int) Math.min(CHUNK, n - at);
-                    from.read(at, a, len);
-                    ExpVectors.exp(a, b, len);
-                    to.write(at, b, len);
-                }
+            ExactGelu.forFloatChunks(n, 8, (at, len, a, b, unused) -> {
+                from.read(at, a, len);
+                ExpVectors.exp(a, b, len);
+                to.write(at, b, len);
             });
         });
     }
