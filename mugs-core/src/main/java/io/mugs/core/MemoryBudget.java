@@ -33,7 +33,8 @@ import java.util.Locale;
  *       fitted with libnd4j's {@code layer_norm} ({@code layerNormEps 0}); a LayerNorm with an epsilon keeps as
  *       little with the engine's fused {@code layernorm} (measured within 1 % of the student's live peak of
  *       {@code layerNormEps 0}, the engine's buffers 3-5 % below), and about 10 % more of the student's live peak
- *       without it;</li>
+ *       without it. All of this counts buffers reused by exact length; the engine's default arena holds
+ *       {@link #ARENA_SHARE} of it;</li>
  *   <li>the loader's prefetched batches, and the largest single array (the global views' attention scores
  *       {@code [2B, H, N, N]}), which must itself fit.</li>
  * </ul>
@@ -73,6 +74,12 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
     static final double PER_ATTENTION_ENTRY_BLOCK = 3.1;
     static final double PER_ATTENTION_ENTRY_BLOCK_FUSED_ATTENTION = 0.3;
     static final double PER_TOKEN_WIDTH = 57;
+    /**
+     * The coefficients above count buffers reused only between values of the same length; the engine's arena (its
+     * default) lets values of any length share memory and holds about this share of that (measured on
+     * {@code MemoryBudgetTest}'s three configurations: 0.57-0.73, and 0.88 for ViT-S/16 at batch 4).
+     */
+    static final double ARENA_SHARE = 0.63;
     static final double PER_VIEW_HEAD_WIDTH = 18.5;
 
     /** The estimate of {@code c} with the default run settings. */
@@ -128,6 +135,9 @@ public record MemoryBudget(long parameterBytes, long stateBytes, long activation
         double perImage = perBlock * d * t * vit.depth()
                 + perEntry * vit.numHeads() * s * vit.depth()
                 + PER_TOKEN_WIDTH * d * t + PER_VIEW_HEAD_WIDTH * (2 + locals) * heads;
+        if (!io.mugs.engine.GraphExecutor.exactBufferReuse()) {
+            perImage *= ARENA_SHARE;
+        }
         long activations = saturated(4 * perImage * c.batchSize());
         double pixels = crops.channels() * (4.0 * crops.globalSize() * crops.globalSize()
                 + (double) locals * crops.localSize() * crops.localSize());

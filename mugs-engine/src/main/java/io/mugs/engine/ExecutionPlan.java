@@ -224,9 +224,9 @@ final class ExecutionPlan implements AutoCloseable {
         return outputBytes;
     }
 
-    /** Bytes of every buffer the plan holds. */
+    /** Bytes of the plan's buffers the process holds (see {@link BufferPool#residentBytes()}). */
     long plannedBytes() {
-        return pool.totalBytes();
+        return pool.residentBytes();
     }
 
     /** Largest number of bytes alive at once while the plan was built. */
@@ -253,6 +253,6 @@ final class ExecutionPlan implements AutoCloseable {
     @Override
     public String toString() {
         return steps.size() + " ops (+" + staticOps + " static, " + kernels.size() + " rewritten), "
-                + pool.totalBytes() / (1 << 20) + " MiB planned";
+                + pool.residentBytes() / (1 << 20) + " MiB planned";
     }
 }

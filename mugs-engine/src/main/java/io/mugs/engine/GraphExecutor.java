@@ -273,7 +273,15 @@ public final class GraphExecutor implements AutoCloseable {
         return last == null ? 0 : last.matmulFlops();
     }
 
-    /** Bytes of the buffers held by all plans (intermediates and results). */
+    /**
+     * Whether plans reuse memory only between values of the same length ({@code -Dmugs.engine.pool=exact}) instead of
+     * carving every value out of one arena per data type (the default; see {@code BufferPool}).
+     */
+    public static boolean exactBufferReuse() {
+        return BufferPool.EXACT_BY_DEFAULT;
+    }
+
+    /** Bytes of the buffers held by all plans (intermediates and results) that are resident. */
     public synchronized long plannedBytes() {
         return plans.values().stream().mapToLong(ExecutionPlan::plannedBytes).sum();
     }

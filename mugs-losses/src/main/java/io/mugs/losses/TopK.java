@@ -49,9 +49,11 @@ public final class TopK {
         }
         int n = (int) scores.size(0);
         int m = (int) scores.size(1);
-        // Read the scores in place when they are a plain float matrix (the graph's similarity); copy otherwise.
-        INDArray plain = scores.dataType() == DataType.FLOAT && scores.ordering() == 'c' && !scores.isView()
-                ? scores : scores.castTo(DataType.FLOAT).dup('c');
+        // Read the scores in place when they are a plain float matrix (the graph's similarity, which may sit at an
+        // offset of a larger buffer); copy otherwise.
+        boolean inPlace = scores.dataType() == DataType.FLOAT && scores.ordering() == 'c'
+                && scores.stride(1) == 1 && scores.stride(0) == m;
+        INDArray plain = inPlace ? scores : scores.castTo(DataType.FLOAT).dup('c');
         Nd4j.getAffinityManager().ensureLocation(plain, AffinityManager.Location.HOST);   // CUDA: copy to host
         java.nio.FloatBuffer all = plain.data().asNioFloat();
         int[] out = new int[n * k];
@@ -60,7 +62,7 @@ public final class TopK {
         for (int r = 0; r < n; r++) {
             Arrays.fill(best, Float.NEGATIVE_INFINITY);
             Arrays.fill(bestIndex, -1);
-            int off = r * m;
+            int off = (int) plain.offset() + r * m;
             float floor = Float.NEGATIVE_INFINITY;
             int filled = 0;
             for (int j = 0; j < m; j++) {
