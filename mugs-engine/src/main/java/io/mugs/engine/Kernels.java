@@ -14,8 +14,8 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *   <li>otherwise ({@code null}) the op's own libnd4j implementation.</li>
  * </ol>
  * The CUDA backend therefore runs no Java kernel. {@code -Dmugs.engine.javaKernels} selects the Java kernels:
- * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU and attention only with the Vector
- * API), {@code all},
+ * {@code default} (the measured winners, {@link #DEFAULT_OPS}; the fused GELU, attention, LayerNorm and exponential
+ * only with the Vector API), {@code all},
  * {@code none}, or a comma-separated list of op names ({@code softmax,softmax_bp,layer_norm,layer_norm_bp,matmul,
  * matmul_bp}), {@code gelu} (the exact GELU and its backward fused into one kernel each way, {@link GeluFusion}) and
  * {@code layernorm} (the LayerNorm with an epsilon, written from primitive ops, and its backward fused into one
@@ -30,7 +30,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * java -Dmugs.engine.javaKernels=none ...          # libnd4j only, as on CUDA
  * java -Dmugs.engine.javaKernels=softmax,softmax_bp ...
  * java -Dmugs.engine.javaKernels=matmul,matmul_bp ... # the defaults without the fused GELU and attention
- * java -Dmugs.engine.javaKernels=default,layernorm ... # the defaults and the fused LayerNorm
+ * java -Dmugs.engine.javaKernels=matmul,matmul_bp,gelu,attention,update,exp ... # the defaults but the fused LayerNorm
  * }</pre>
  */
 public final class Kernels {
@@ -45,14 +45,16 @@ public final class Kernels {
      * loops on this machine and stay selectable only. {@code gelu} and {@code attention} are part of the default only
      * where their FLOAT kernels run on the JDK's Vector API (the JVM started with {@code --add-modules
      * jdk.incubator.vector}, as the launchers do): their plain-Java versions lost to libnd4j. {@code layernorm}
-     * (graphs with a LayerNorm epsilon only, {@code vit.layerNormEps != 0}) is selectable only: 1.3-2.2x faster than
-     * its op sequence in {@code KernelBenchmark}, but no gain shown in the whole step yet (docs/performance.md,
-     * "LayerNorm fused"). {@code update} (plain Java, no Vector API needed) made the update phase 40 % shorter and the
+     * (graphs with a LayerNorm epsilon only, {@code vit.layerNormEps != 0}; Vector API only, like them): 1.3-2.2x
+     * faster than its op sequence in {@code KernelBenchmark}, the same ViT-S step time, and 0.12 GB less memory for
+     * ViT-S/16 at batch 4, since the centred input and the normalised value are no longer kept for the backward pass
+     * (docs/performance.md, "LayerNorm fused" and "One arena per plan"). {@code update} (plain Java, no Vector API needed) made the update phase 40 % shorter and the
      * step 7.5 % faster. {@code exp} (Vector API only) ran the InfoNCE exponentials 1.7x faster in
      * {@code KernelBenchmark}, about 2 % of the step, inside the whole step's noise (docs/performance.md, "The
      * exponential").
      */
-    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp");
+    public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp",
+            "layernorm");
 
     private static volatile Set<String> enabled;
 
@@ -187,7 +189,10 @@ public final class Kernels {
         return Set.copyOf(out);
     }
 
-    /** {@link #DEFAULT_OPS}, without {@code gelu}, {@code attention} and {@code exp} when the Vector API is not there. */
+    /**
+     * {@link #DEFAULT_OPS}, without {@code gelu}, {@code attention}, {@code exp} and {@code layernorm} when the Vector
+     * API is not there.
+     */
     static Set<String> defaults() {
         if (ExactGelu.VECTOR) {
             return DEFAULT_OPS;
@@ -196,6 +201,7 @@ public final class Kernels {
         out.remove("gelu");
         out.remove("attention");
         out.remove("exp");
+        out.remove("layernorm");
         return Set.copyOf(out);
     }
 
