@@ -16,6 +16,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   z = normalize(Linear(bottleneck) . GELU . Linear(hidden) . GELU . Linear(hidden) (x))   (with biases)
  *   logits = z W^T,   W_j = g_j v_j / ||v_j||   (weight-normalised prototypes, m rows)
  * </pre>
+ * The graph computes the same logits as {@code (z v^T) * (g / ||v||)^T}: the scale goes on the [N, m] scores rather
+ * than on the [m, bottleneck] prototypes, so W is never made (for m = 65,536 and bottleneck 256, W and v / ||v|| are
+ * 64 MB each per graph, kept for the backward pass; the scores of N = 48 views are 12 MB).
  * Defaults hidden 2048, bottleneck 256, m = 65,536. With {@code normLastLayer} the gains g are fixed to 1 (not
  * trainable); otherwise {@code last_layer.weight_g [m, 1]} is a variable initialised to 1. Projector weights are
  * trunc-normal(0.02) with zero biases; {@code last_layer.weight_v [m, bottleneck]} keeps PyTorch's default init.
@@ -135,13 +138,12 @@ public final class GroupHead {
         return HeadLayers.l2Normalise(sd, h);
     }
 
-    /** Prototype scores [N, m]. */
+    /** Prototype scores [N, m]: {@code z W^T}, computed as {@code (z v^T) * (g / ||v||)^T} (see the class comment). */
     public SDVariable logits(SDVariable x) {
-        SDVariable w = prototypes.div(sd.norm2(prototypes, true, 1));
-        if (gains != null) {
-            w = w.mul(gains);
-        }
-        return Layers.linear(sd, bottleneck(x), w, null);
+        SDVariable norms = sd.norm2(prototypes, true, 1);                               // [m, 1]
+        SDVariable scale = gains == null ? sd.math.pow(norms, -1.0) : gains.div(norms);  // [m, 1]
+        SDVariable scores = Layers.linear(sd, bottleneck(x), prototypes, null);         // [N, m]
+        return scores.mul(sd.transpose(scale));
     }
 
     /** Projector variable names. */

@@ -118,6 +118,36 @@ class HeadsTest {
     }
 
     @Test
+    void groupHeadGradientsOfThePrototypesAndGainsMatchCentralDifferences() {
+        // The logits are (z v^T) * (g / ||v||)^T, not z (g v / ||v||)^T: check the backward of that form.
+        SameDiff sd = SameDiff.create();
+        GroupHead head = new GroupHead(sd, "group_head.", new GroupHead.Options(6, 10, 5, 9, false, false), D, 4);
+        perturb(sd, head.parameterNames().stream().filter(n -> n.contains("bias") || n.endsWith("weight_g"))
+                .toList(), 2);
+        SDVariable x = sd.placeHolder("x", D, -1, 6);
+        SDVariable weights = sd.constant("r", Plain.randn(8, 3, 9));
+        SDVariable loss = head.logits(x).mul(weights).sum();
+        loss.markAsLoss();
+        INDArray in = Plain.randn(6, 3, 6);
+        List<String> checked = List.of("group_head.last_layer.weight_v", "group_head.last_layer.weight_g");
+        Map<String, INDArray> grads = sd.calculateGradients(Map.of("x", in), checked);
+        double h = 1e-6;
+        for (String name : checked) {
+            INDArray p = sd.getArrForVarName(name);
+            INDArray g = grads.get(name);
+            for (long i = 0; i < p.length(); i++) {
+                double at = p.getDouble(i);
+                p.putScalar(i, at + h);
+                double up = sd.output(Map.of("x", in), loss.name()).get(loss.name()).getDouble(0);
+                p.putScalar(i, at - h);
+                double down = sd.output(Map.of("x", in), loss.name()).get(loss.name()).getDouble(0);
+                p.putScalar(i, at);
+                assertEquals((up - down) / (2 * h), g.getDouble(i), 1e-7, name + " element " + i);
+            }
+        }
+    }
+
+    @Test
     void aggregatorMatchesPlainJavaAndUsesTheBackboneNorm() {
         VitConfig cfg = VitConfig.builder().imageSize(8).patchSize(4).embedDim(8).depth(1).numHeads(2).build();
         SameDiff sd = SameDiff.create();
