@@ -21,7 +21,8 @@
 #   REF_WORK     scratch folder of the harness (default: ${TMPDIR:-/tmp}/mugs-reference-bench)
 #   PIP          the pip setup.sh installs timm with (default pip; e.g. PIP="/usr/bin/python3 -m pip")
 #   THREADS      threads of the official run (default 2: its faster setting on 2 cores; the Java side uses the
-#                launcher's settings: OMP_NUM_THREADS=1, wide products and kernels on every core)
+#                launcher's settings: OMP_NUM_THREADS=1, MALLOC_MMAP_THRESHOLD_=131072, wide products and
+#                kernels on every core)
 #   APT=1        install missing Debian packages (python3-torch python3-torchvision libopenblas0-openmp time
 #                dataset-fashion-mnist) with apt-get
 #   JAVA_OPTS    JVM options of the Java side (default: the exec launcher's)
@@ -77,7 +78,7 @@ run_official() {
 run_java() {
     local log="$out/java-$1.log"
     # shellcheck disable=SC2086
-    (cd "$repo" && OMP_NUM_THREADS=1 java $java_opts -cp "$classpath" io.mugs.examples.TrainBenchmark \
+    (cd "$repo" && OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072} java $java_opts -cp "$classpath" io.mugs.examples.TrainBenchmark \
         "${java_preset[@]}" --steps "$steps" ${JAVA_ARGS:-}) >"$log" 2>&1 \
         || { echo "Java run $1 failed, see $log" >&2; tail -5 "$log" >&2; return 1; }
     local line

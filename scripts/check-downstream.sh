@@ -92,7 +92,7 @@ grep -q "<version>$version</version>" pom.xml \
 mvnw package $dependency:build-classpath -Dmdep.outputFile="$work/classpath.txt"
 run() {
   echo "check-downstream: $*"
-  OMP_NUM_THREADS=1 java -Xmx2g -Dorg.bytedeco.javacpp.maxphysicalbytes=4G -Dorg.bytedeco.javacpp.maxbytes=3G \
+  OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=131072 java -Xmx2g -Dorg.bytedeco.javacpp.maxphysicalbytes=4G -Dorg.bytedeco.javacpp.maxbytes=3G \
     -cp "target/classes:$(cat "$work/classpath.txt")" "com.example.downstream.$1" "${@:2}" \
     > "$work/out.txt" 2> "$work/err.txt" || { tail -n 20 "$work/err.txt" >&2; fail "$1 failed"; }
   tail -n 3 "$work/out.txt"

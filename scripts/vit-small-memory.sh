@@ -15,7 +15,7 @@ mvn -q -B -pl examples -am package dependency:copy-dependencies -DskipTests -Dou
 cp examples/target/examples-*.jar "$lib"/
 declare -a rss
 for b in "${batches[@]}"; do
-  out=$(OMP_NUM_THREADS=1 java -Xmx4g -Dorg.bytedeco.javacpp.maxphysicalbytes=20G -Dorg.bytedeco.javacpp.maxbytes=16G -XX:+UseSerialGC -Xmn32m --add-modules jdk.incubator.vector \
+  out=$(OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=131072 java -Xmx4g -Dorg.bytedeco.javacpp.maxphysicalbytes=20G -Dorg.bytedeco.javacpp.maxbytes=16G -XX:+UseSerialGC -Xmn32m --add-modules jdk.incubator.vector \
         -cp "$lib/*" io.mugs.examples.TrainBenchmark --preset vit_small --batch "$b" --steps 2 ${BENCH_ARGS:-} 2>&1 \
         | grep -v "Added differentiated op")
   step=$(grep -m1 "s/step" <<<"$out" | sed 's/,.*//')

@@ -171,5 +171,7 @@ class CliTest {
         assertTrue(script.contains("\"$java\" " + String.join(" ", RuntimeSettings.launcherJvmOptions())
                 + " $MUGS_JAVA_OPTS -cp \"$app_home/lib/*\" io.mugs.cli.MugsCommand \"$@\""), script);
         assertTrue(script.contains("OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}"), script);
+        assertTrue(script.contains("MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072}"), script);
+        assertTrue(script.contains("export OMP_NUM_THREADS MALLOC_MMAP_THRESHOLD_"), script);
     }
 }
