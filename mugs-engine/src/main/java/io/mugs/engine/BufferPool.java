@@ -16,7 +16,6 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.indexer.ByteIndexer;
 import org.bytedeco.javacpp.indexer.DoubleIndexer;
 import org.bytedeco.javacpp.indexer.FloatIndexer;
-import org.bytedeco.javacpp.indexer.Indexer;
 import org.bytedeco.javacpp.indexer.IntIndexer;
 import org.bytedeco.javacpp.indexer.LongIndexer;
 import org.nd4j.linalg.api.buffer.DataBuffer;
@@ -217,33 +216,34 @@ final class BufferPool implements AutoCloseable {
                     throw new OutOfMemoryError("could not reserve " + capacity * type.width()
                             + " bytes for the engine's buffers: lower the batch or the model size");
                 }
-                Pointer typed = switch (type) {
-                    case FLOAT -> new FloatPointer(reserved).capacity(capacity);
-                    case DOUBLE -> new DoublePointer(reserved).capacity(capacity);
-                    case INT -> new IntPointer(reserved).capacity(capacity);
-                    case LONG -> new LongPointer(reserved).capacity(capacity);
-                    default -> new BytePointer(reserved).capacity(capacity * type.width());
+                DataBuffer data = switch (type) {
+                    case FLOAT -> {
+                        FloatPointer p = new FloatPointer(reserved).capacity(capacity);
+                        yield Nd4j.createBuffer(p, type, capacity, FloatIndexer.create(p));
+                    }
+                    case DOUBLE -> {
+                        DoublePointer p = new DoublePointer(reserved).capacity(capacity);
+                        yield Nd4j.createBuffer(p, type, capacity, DoubleIndexer.create(p));
+                    }
+                    case INT -> {
+                        IntPointer p = new IntPointer(reserved).capacity(capacity);
+                        yield Nd4j.createBuffer(p, type, capacity, IntIndexer.create(p));
+                    }
+                    case LONG -> {
+                        LongPointer p = new LongPointer(reserved).capacity(capacity);
+                        yield Nd4j.createBuffer(p, type, capacity, LongIndexer.create(p));
+                    }
+                    default -> {
+                        BytePointer p = new BytePointer(reserved).capacity(capacity * type.width());
+                        yield Nd4j.createBuffer(p, type, capacity, ByteIndexer.create(p));
+                    }
                 };
-                DataBuffer data = Nd4j.createBuffer(typed, type, capacity, indexer(typed));
                 memory = Nd4j.create(data, new long[] {capacity}, new long[] {1}, 0, 'c', type);
             } else {
                 reserved = null;
                 memory = Nd4j.createUninitializedDetached(type, capacity);
             }
             free.put(0L, capacity);
-        }
-
-        private static Indexer indexer(Pointer typed) {
-            if (typed instanceof FloatPointer f) {
-                return FloatIndexer.create(f);
-            } else if (typed instanceof DoublePointer d) {
-                return DoubleIndexer.create(d);
-            } else if (typed instanceof IntPointer i) {
-                return IntIndexer.create(i);
-            } else if (typed instanceof LongPointer l) {
-                return LongIndexer.create(l);
-            }
-            return ByteIndexer.create((BytePointer) typed);
         }
 
         /** The offset of the lowest free run of at least {@code span} elements, now taken; -1 when none holds it. */
@@ -281,11 +281,6 @@ final class BufferPool implements AutoCloseable {
                 end += after;
             }
             free.put(start, end - start);
-        }
-
-        /** Elements up to the highest end a run ever reached. */
-        long top() {
-            return top;
         }
 
         void close() {

@@ -48,10 +48,10 @@ public final class Kernels {
      * (graphs with a LayerNorm epsilon only, {@code vit.layerNormEps != 0}; Vector API only, like them): 1.3-2.2x
      * faster than its op sequence in {@code KernelBenchmark}, the same ViT-S step time, and 0.12 GB less memory for
      * ViT-S/16 at batch 4, since the centred input and the normalised value are no longer kept for the backward pass
-     * (docs/performance.md, "LayerNorm fused" and "One arena per plan"). {@code update} (plain Java, no Vector API needed) made the update phase 40 % shorter and the
-     * step 7.5 % faster. {@code exp} (Vector API only) ran the InfoNCE exponentials 1.7x faster in
-     * {@code KernelBenchmark}, about 2 % of the step, inside the whole step's noise (docs/performance.md, "The
-     * exponential").
+     * (docs/performance.md, "LayerNorm fused" and "One arena per plan"). {@code update} (plain Java, no Vector API
+     * needed) made the update phase 40 % shorter and the step 7.5 % faster. {@code exp} (Vector API only) ran the
+     * InfoNCE exponentials 1.7x faster in {@code KernelBenchmark}, about 2 % of the step, inside the whole step's noise
+     * (docs/performance.md, "The exponential").
      */
     public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp",
             "layernorm");
