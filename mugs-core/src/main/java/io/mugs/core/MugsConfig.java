@@ -237,6 +237,18 @@ public record MugsConfig(
                 .build();
     }
 
+    /**
+     * {@link #fashionMnist()} with three times its peak learning rate (1.2e-2 per 256 images: 1.5e-3 at batch 32)
+     * over a warm-up of half an epoch instead of 0.1 (938 steps). Chosen on the held-out split
+     * (docs/results-fashion-mnist.md, "Third round": 2, 3 and 4 times the rate over this warm-up; 3 times gained 0.84
+     * point over two seeds after 3 epochs, and the gain grew with the epochs); on the test set its 7 epochs end at
+     * 84.90 % k-NN against the {@code fashion-mnist} preset's 84.45 %. Its name on the command line is
+     * {@code fashion-mnist-v2}.
+     */
+    public static MugsConfig fashionMnistV2() {
+        return fashionMnist().toBuilder().lr(1.2e-2).warmupEpochs(0.5).build();
+    }
+
     public Builder toBuilder() {
         return new Builder(JSON.valueToTree(this));
     }

@@ -22,6 +22,13 @@ class PresetTest {
                 "freezeLastLayer", "1.0 -> 0.1"), changed);
     }
 
+    @Test
+    void theSecondFullDataRecipeChangesOnlyThePeakLearningRateAndItsWarmUp() throws Exception {
+        Map<String, String> changed = differences(JSON.readTree(MugsConfig.fashionMnist().toJson()),
+                JSON.readTree(MugsConfig.fashionMnistV2().toJson()), "");
+        assertEquals(Map.of("lr", "0.004 -> 0.012", "warmupEpochs", "0.1 -> 0.5"), changed);
+    }
+
     /** Leaf path -> "old -> new" for every leaf that differs. */
     private static Map<String, String> differences(JsonNode a, JsonNode b, String prefix) {
         Map<String, String> out = new TreeMap<>();
