@@ -393,8 +393,10 @@ final class PretrainCommand implements Callable<Integer> {
                     return p;
                 }
             }
-            throw new picocli.CommandLine.TypeConversionException("must be fashion-mnist-tiny, fashion-mnist, "
-                    + "fashion-mnist-v2, vit-small, vit-base or vit-large, got '" + value + "'");
+            List<String> names = Arrays.stream(Preset.values()).map(p -> p.option).toList();
+            throw new picocli.CommandLine.TypeConversionException("must be "
+                    + String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.get(names.size() - 1)
+                    + ", got '" + value + "'");
         }
     }
 }
