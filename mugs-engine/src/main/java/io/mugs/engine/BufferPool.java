@@ -89,17 +89,36 @@ final class BufferPool implements AutoCloseable {
 
     /** An array of the given type, shape and order over pooled memory. */
     Slot take(DataType type, long[] shape, char order) {
+        return take(type, shape, order, false);
+    }
+
+    /**
+     * As {@link #take(DataType, long[], char)}; a {@code longLived} value (kept to the end of the pass, e.g. a
+     * requested gradient) goes into the highest free run below the arena's high-water mark that holds it, at that
+     * run's end, so that long-lived values gather near the top and leave the low free runs whole for the values that
+     * come and go (first fit when no such run holds it).
+     */
+    Slot take(DataType type, long[] shape, char order, boolean longLived) {
         long length = Shape.lengthOf(shape);
-        Slot slot = exact ? takeExact(type, length, shape, order) : takeFromChunk(type, length, shape, order);
+        Slot slot = exact ? takeExact(type, length, shape, order)
+                : takeFromChunk(type, length, shape, order, longLived);
         liveBytes += bytes(type, slot.span());
         peakBytes = Math.max(peakBytes, liveBytes);
         return slot;
     }
 
-    private Slot takeFromChunk(DataType type, long length, long[] shape, char order) {
+    private Slot takeFromChunk(DataType type, long length, long[] shape, char order, boolean longLived) {
         long align = Math.max(1, ALIGN_BYTES / type.width());
         long span = Math.max(align, (length + align - 1) / align * align);
         List<Chunk> ofType = chunks.computeIfAbsent(type, t -> new ArrayList<>());
+        if (longLived) {
+            for (Chunk c : ofType) {
+                long at = c.takeHigh(span, align);
+                if (at >= 0) {
+                    return new Slot(c, at, span, view(c.memory, at, shape, order, type));
+                }
+            }
+        }
         for (Chunk c : ofType) {
             long at = c.take(span);
             if (at >= 0) {
@@ -264,6 +283,33 @@ final class BufferPool implements AutoCloseable {
             }
             top = Math.max(top, at + span);
             return at;
+        }
+
+        /**
+         * The offset of {@code span} elements at the end of the highest free run that holds them and lies below the
+         * high-water mark (aligned to {@code align}), now taken; -1 when none does.
+         */
+        long takeHigh(long span, long align) {
+            for (Map.Entry<Long, Long> run : free.descendingMap().entrySet()) {
+                long start = run.getKey();
+                long end = start + run.getValue();
+                if (end > top) {
+                    continue;
+                }
+                long at = (end - span) / align * align;
+                if (at < start) {
+                    continue;
+                }
+                free.remove(start);
+                if (at > start) {
+                    free.put(start, at - start);
+                }
+                if (at + span < end) {
+                    free.put(at + span, end - at - span);
+                }
+                return at;
+            }
+            return -1;
         }
 
         /** Frees {@code [offset, offset + span)}, merging it with the free runs it touches. */

@@ -3,6 +3,7 @@ package io.mugs.engine;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -47,13 +48,21 @@ final class Lifetimes {
         }
     }
 
-    /** Output {@code i} of an op: a pooled array of {@code shape} in {@code outputs[i]}, and its storage. */
-    Storage allocate(LongShapeDescriptor shape, DataType type, INDArray[] outputs, int i) {
+    /** Value {@code name} is read by {@code count} ops per storage it is written into (a recomputed value: 1). */
+    void readers(String name, int count) {
+        consumers.put(name, count);
+    }
+
+    /**
+     * Output {@code i} of an op: a pooled array of {@code shape} in {@code outputs[i]}, and its storage;
+     * {@code longLived}: kept to the end of the pass (see {@link BufferPool#take(DataType, long[], char, boolean)}).
+     */
+    Storage allocate(LongShapeDescriptor shape, DataType type, INDArray[] outputs, int i, boolean longLived) {
         if (shape.isEmpty()) {
             outputs[i] = Nd4j.empty(type);
             return null;
         }
-        BufferPool.Slot slot = pool.take(type, shape.getShape(), shape.getOrder());
+        BufferPool.Slot slot = pool.take(type, shape.getShape(), shape.getOrder(), longLived);
         outputs[i] = slot.array();
         outputBytes += outputs[i].length() * type.width();
         return new Storage(slot);
@@ -76,9 +85,9 @@ final class Lifetimes {
         }
     }
 
-    /** {@code op} has run: its reads are done, and outputs nobody reads go back to the pool. */
+    /** {@code op} has run: its reads are done (none when null), and outputs nobody reads go back to the pool. */
     void ran(SameDiffOp op, Map<String, Value> values, Storage[] outputs) {
-        for (String in : PlanInputs.dataInputs(op)) {
+        for (String in : op == null ? Set.<String>of() : PlanInputs.dataInputs(op)) {
             Value value = values.get(in);
             if (value != null && value.storage() != null) {
                 value.storage().pending--;

@@ -46,6 +46,8 @@ final class PlanBuilder {
     private final MemoryReport report = MemoryReport.ifEnabled();
     private final List<BufferPool.Slot> temps = new ArrayList<>();
     private final Rewrites.Scratch scratch;
+    /** Ops that ran at plan time only (their inputs are all static). */
+    private int skipped;
 
     PlanBuilder(ExecutionPlan plan, List<SameDiffOp> order, Set<String> requested, boolean rewrite) {
         this.plan = plan;
@@ -69,34 +71,44 @@ final class PlanBuilder {
         };
     }
 
-    /** Runs the graph once on {@code feed}, choosing every op's arrays; the plan's results hold the values. */
+    /**
+     * Runs the graph once on {@code feed}, choosing every op's arrays; the plan's results hold the values. Ops that
+     * {@link LateGradients} moves run after the rest, in their order; values that {@link Rematerialisation}
+     * recomputes are computed again just before their backward reader.
+     */
     void build(Map<String, INDArray> feed) {
         List<Listener> listeners = plan.activeListeners();
         At at = At.defaultAt(plan.operation);
-        int skipped = 0;
+        LateGradients late = rewrite && LateGradients.enabled()
+                ? new LateGradients(graph, order, requested, plan.marked) : null;
+        Rematerialisation remat = rewrite && Rematerialisation.enabled() ? new Rematerialisation(order) : null;
+        List<SameDiffOp> deferred = new ArrayList<>();
+        List<SameDiffOp> deferredReads = new ArrayList<>();
         for (SameDiffOp op : order) {
-            PlanInputs.OpInputs in = PlanInputs.bind(graph, op, feed, values, plan.placeholderArrays);
-            OpContext oc = Nd4j.getExecutioner().buildContext();
-            plan.contexts.add(oc);
-            Outputs out = planOutputs(op, in, oc);
-            if (report != null) {
-                report.sample();
+            if (remat != null) {
+                for (SameDiffOp again : remat.before(op)) {
+                    run(again, null, feed, listeners, at);
+                }
+                if (op.getOp() instanceof FusedGeluOp && remat.recompute(op, computed(PlanInputs.inputs(op).get(0)))) {
+                    // The forward value lives until its forward reader; the recomputed one until the backward's.
+                    lifetimes.readers(PlanFusion.out(op), 1);
+                }
             }
-            PlanStep step = new PlanStep(op, oc, out.arrays(), in.bindings(), out.copySource(), out.kernel(),
-                    wide(op.getOp(), in.args(), out.kernel()), out.alias());
-            markReplicaMeans(op, step, in.args());
-            plan.execute(step, listeners, at);
-            temps.forEach(plan.pool::give);
-            temps.clear();
-            boolean allStatic = in.allStatic() && out.copySource() == null;
-            record(op, out, allStatic);
-            if (allStatic && !out.alias()) {
-                skipped++;
+            LateGradients.Decision d = late == null ? new LateGradients.Now() : late.decide(op, this::computed);
+            if (d instanceof LateGradients.Later) {
+                deferred.add(op);
+                deferredReads.add(op);
+            } else if (d instanceof LateGradients.Split split) {
+                // The part that runs now reads nothing for good: the op's reads end with the late part.
+                run(split.now(), null, feed, listeners, at);
+                deferred.add(split.later());
+                deferredReads.add(op);
             } else {
-                plan.steps.add(step);
-                plan.matmulFlops += matmulFlops(op.getOp(), in.args());
+                run(op, op, feed, listeners, at);
             }
-            lifetimes.ran(op, values, out.storages());
+        }
+        for (int i = 0; i < deferred.size(); i++) {
+            run(deferred.get(i), deferredReads.get(i), feed, listeners, at);
         }
         collectExternalResults();
         plan.staticOps = skipped;
@@ -104,6 +116,38 @@ final class PlanBuilder {
         if (report != null) {
             report.log();
         }
+    }
+
+    /** Plans and runs {@code op}; its reads end as {@code reads}' would (none when null). */
+    private void run(SameDiffOp op, SameDiffOp reads, Map<String, INDArray> feed, List<Listener> listeners, At at) {
+        PlanInputs.OpInputs in = PlanInputs.bind(graph, op, feed, values, plan.placeholderArrays);
+        OpContext oc = Nd4j.getExecutioner().buildContext();
+        plan.contexts.add(oc);
+        Outputs out = planOutputs(op, in, oc);
+        if (report != null) {
+            report.sample();
+        }
+        PlanStep step = new PlanStep(op, oc, out.arrays(), in.bindings(), out.copySource(), out.kernel(),
+                wide(op.getOp(), in.args(), out.kernel()), out.alias());
+        markReplicaMeans(op, step, in.args());
+        plan.execute(step, listeners, at);
+        temps.forEach(plan.pool::give);
+        temps.clear();
+        boolean allStatic = in.allStatic() && out.copySource() == null;
+        record(op, out, allStatic);
+        if (allStatic && !out.alias()) {
+            skipped++;
+        } else {
+            plan.steps.add(step);
+            plan.matmulFlops += matmulFlops(op.getOp(), in.args());
+        }
+        lifetimes.ran(reads, values, out.storages());
+    }
+
+    /** The array of a value an op of this plan computed, or null. */
+    private INDArray computed(String name) {
+        Lifetimes.Value v = values.get(name);
+        return v == null ? null : v.array();
     }
 
     private Outputs planOutputs(SameDiffOp op, PlanInputs.OpInputs in, OpContext oc) {
@@ -189,7 +233,7 @@ final class PlanBuilder {
         }
         for (int i = 0; i < outputs.length; i++) {
             DataType type = graph.getVariable(outNames.get(i)).dataType();
-            storages[i] = lifetimes.allocate(shapes.get(i), type, outputs, i);
+            storages[i] = lifetimes.allocate(shapes.get(i), type, outputs, i, requested.contains(outNames.get(i)));
             oc.setOutputArray(i, outputs[i]);
         }
         Kernel kernel = null;
@@ -211,8 +255,9 @@ final class PlanBuilder {
                     + ") gave no output shape");
         }
         INDArray[] outputs = new INDArray[1];
-        Lifetimes.Storage[] storages = {lifetimes.allocate(shapes.get(0),
-                graph.getVariable(op.getOutputsOfOp().get(0)).dataType(), outputs, 0)};
+        String name = op.getOutputsOfOp().get(0);
+        Lifetimes.Storage[] storages = {lifetimes.allocate(shapes.get(0), graph.getVariable(name).dataType(), outputs,
+                0, requested.contains(name))};
         oc.setOutputArray(0, outputs[0]);
         Kernel kernel = Kernels.forLegacyOp(legacy, in.args(), outputs);
         if (kernel != null) {

@@ -46,6 +46,29 @@ class BufferPoolTest {
     }
 
     @Test
+    void longLivedValuesGoToTheHighestFreeRunBelowTheHighWaterMark() {
+        try (BufferPool pool = new BufferPool(false, true)) {
+            BufferPool.Slot a = pool.take(DataType.FLOAT, new long[] {64}, 'c');
+            BufferPool.Slot b = pool.take(DataType.FLOAT, new long[] {64}, 'c');
+            BufferPool.Slot c = pool.take(DataType.FLOAT, new long[] {64}, 'c');
+            pool.take(DataType.FLOAT, new long[] {16}, 'c');                      // top at 208
+            pool.give(a);
+            pool.give(c);                                                          // free: [0, 64), [128, 192)
+            BufferPool.Slot kept = pool.take(DataType.FLOAT, new long[] {16}, 'c', true);
+            assertEquals(176, kept.offset(), "the end of the highest free run below the top, [128, 192)");
+            BufferPool.Slot passing = pool.take(DataType.FLOAT, new long[] {64}, 'c');
+            assertEquals(0, passing.offset(), "the low run stays whole for first fit");
+            BufferPool.Slot second = pool.take(DataType.FLOAT, new long[] {48}, 'c', true);
+            assertEquals(128, second.offset(), "what is left of [128, 176)");
+            assertEquals(4L * 208, pool.residentBytes(), "the high-water mark did not move");
+            BufferPool.Slot wide = pool.take(DataType.FLOAT, new long[] {32}, 'c', true);
+            assertEquals(208, wide.offset(), "no free run below the top holds it: first fit, above");
+            assertEquals(4L * 240, pool.residentBytes());
+            assertEquals(64, b.offset());
+        }
+    }
+
+    @Test
     void freedNeighboursMergeIntoOneRun() {
         try (BufferPool pool = new BufferPool(false, true)) {
             BufferPool.Slot a = pool.take(DataType.FLOAT, new long[] {16}, 'c');
