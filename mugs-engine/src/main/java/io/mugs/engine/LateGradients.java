@@ -152,7 +152,8 @@ final class LateGradients {
     }
 
     /** A 2-D {@code matmul_bp} [dA, dB] = bp(A, B, dC) whose parameter's gradient can wait: split, else now. */
-    private Decision splitMatmul(SameDiffOp op, DynamicCustomOp d, List<String> in, Function<String, INDArray> computed) {
+    private Decision splitMatmul(SameDiffOp op, DynamicCustomOp d, List<String> in,
+                                 Function<String, INDArray> computed) {
         long[] i = d.iArgs();
         if (i.length > 2 && i[2] != 0) {
             return NOW;

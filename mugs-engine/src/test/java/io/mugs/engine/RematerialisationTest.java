@@ -14,9 +14,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Rematerialisation: two MLP blocks whose GELU outputs have 2^20 elements gives SameDiff's gradients when that output is
- * recomputed before fc2's backward, run one more op per block, and hold one output's size less at the peak; a
- * smaller one is left alone.
+ * Rematerialisation: two MLP blocks whose GELU outputs have 2^20 elements give SameDiff's gradients when those
+ * outputs are recomputed before fc2's backward, run one more op per block, and hold one output's size less at the
+ * peak; a smaller one is left alone.
  */
 class RematerialisationTest {
 
