@@ -29,6 +29,13 @@ class PresetTest {
         assertEquals(Map.of("lr", "0.004 -> 0.012", "warmupEpochs", "0.1 -> 0.5"), changed);
     }
 
+    @Test
+    void theThirdFullDataRecipeChangesOnlyTheInfoNceTemperatures() throws Exception {
+        Map<String, String> changed = differences(JSON.readTree(MugsConfig.fashionMnistV2().toJson()),
+                JSON.readTree(MugsConfig.fashionMnistV3().toJson()), "");
+        assertEquals(Map.of("instanceTemp", "0.2 -> 0.1", "localGroupTemp", "0.2 -> 0.1"), changed);
+    }
+
     /** Leaf path -> "old -> new" for every leaf that differs. */
     private static Map<String, String> differences(JsonNode a, JsonNode b, String prefix) {
         Map<String, String> out = new TreeMap<>();
