@@ -50,8 +50,9 @@ class LateGradientsTest {
     @ParameterizedTest
     @CsvSource({"false,false", "false,true", "true,false", "true,true"})
     void splitProductGivesSameDiffsGradients(boolean ta, boolean tb) {
-        SameDiff sd = prototypes(ta, tb, 6, 5, 400, 11);
-        Map<String, INDArray> feed = Map.of("x", Nd4j.randn(DataType.DOUBLE, 6, 5));
+        // p [16, 400] is larger than h [4, 16] and the score gradient [4, 400] together: the product is split.
+        SameDiff sd = prototypes(ta, tb, 4, 16, 400, 11);
+        Map<String, INDArray> feed = Map.of("x", Nd4j.randn(DataType.DOUBLE, 4, 16));
         var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("w1", "p"));
         try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("w1", "p"))) {
             for (int run = 0; run < 2; run++) {
@@ -59,6 +60,12 @@ class LateGradientsTest {
                 assertClose(theirs.getOutputs().get("loss"), ours.outputs().get("loss"), "loss");
                 assertClose(theirs.getGradients().get("w1"), ours.gradients().get("w1"), "dw1");
                 assertClose(theirs.getGradients().get("p"), ours.gradients().get("p"), "dp");
+            }
+            int split = exec.opsPerRun();
+            System.setProperty(PROPERTY, "false");
+            try (GraphExecutor planOrder = GraphExecutor.gradients(sd, List.of("loss"), List.of("w1", "p"))) {
+                planOrder.run(feed);
+                assertEquals(planOrder.opsPerRun() + 1, split, "matmul_bp runs as two products");
             }
         }
     }
