@@ -109,6 +109,32 @@ class BudgetRunTest {
     }
 
     @Test
+    void theStepTimeIsTakenAfterTheSlowFirstSteps() {
+        MugsConfig cfg = config();
+        // 4 slow steps of 1 s (planning, allocation, the JIT), then 0.25 s per step: reading i follows step i.
+        int[] readings = {0};
+        LongSupplier clock = () -> {
+            int i = ++readings[0];
+            return Math.round((i <= 4 ? i : 4 + 0.25 * (i - 4)) * 1e9);
+        };
+        try (MultiCropLoader loader = new MultiCropLoader(Tiny.images(24), new MultiCropAugmentation(cfg.crops()),
+                cfg.batchSize(), 1, 1, cfg.seed())) {
+            BudgetPlan plan = BudgetPlanner.measure(10, new MugsTrainer(cfg, 3), loader, clock);
+            // A 10-minute budget: 3 s of warm-up after the first step ended (1 s), so up to step 4; then 6 s of
+            // timed steps, 24 of them. Three warm-up and ten timed steps would have timed the slow step 4 too
+            // (0.325 s per step).
+            assertEquals(4 + 24, readings[0]);
+            assertEquals(new BudgetPlan(10, 0.25, 24, 3, 2_400), plan);
+        }
+        // Up to an hour the warm-up and the timing are 0.5 % and 1 % of the budget, then 15 s and 30 s.
+        assertEquals(2.0, BudgetPlanner.warmupSeconds(400 / 60.0), 1e-12);
+        assertEquals(4.0, BudgetPlanner.measuredSeconds(400 / 60.0), 1e-12);
+        assertEquals(15.0, BudgetPlanner.warmupSeconds(600), 0);
+        assertEquals(15.0, BudgetPlanner.warmupSeconds(60), 0);
+        assertEquals(30.0, BudgetPlanner.measuredSeconds(60), 0);
+    }
+
+    @Test
     void theBudgetIsARunSettingThatSurvivesOtherSettingsAndRefusesNonsense() {
         RunSettings run = RunSettings.defaults().withBudgetMinutes(60).with("workers=3", "replicas=2");
         assertEquals(new RunSettings(3, 2, 60), run);
