@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * The measuring steps are not counted as training time. While they run, a copy of the state (weights, optimiser
  * moments, queues, memories) is held in memory.
  *
- * <p>Why by time and not only by steps: a step of the 192-wide Fashion-MNIST ViT took 0.28-0.52 s over its first 20
+ * <p>Why by time and not only by steps: a step of the 192-wide Fashion-MNIST ViT took 0.29-0.52 s over its first 20
  * steps and 0.291 s on average over the whole run; 3 warm-up and 10 timed steps measured 0.401 s, so the plan's
  * 8,974 steps took 43.5 of the 60 minutes. With 15 s of warm-up and 30 s of timing (1.25 % of a 60-minute budget,
  * not counted as training) the early steps no longer count.
@@ -108,12 +108,12 @@ final class BudgetPlanner {
         return Optional.of(plan);
     }
 
-    /** Seconds of warm-up for a budget of {@code minutes}: {@value #WARMUP_SHARE} of it, at most 15. */
+    /** Seconds of warm-up for a budget of {@code minutes}: a share of it, at most {@value #WARMUP_SECONDS}. */
     static double warmupSeconds(double minutes) {
         return Math.min(WARMUP_SECONDS, minutes * 60 * WARMUP_SHARE);
     }
 
-    /** Seconds of timed steps for a budget of {@code minutes}: {@value #MEASURED_SHARE} of it, at most 30. */
+    /** Seconds of timed steps for a budget of {@code minutes}: a share of it, at most {@value #MEASURED_SECONDS}. */
     static double measuredSeconds(double minutes) {
         return Math.min(MEASURED_SECONDS, minutes * 60 * MEASURED_SHARE);
     }
