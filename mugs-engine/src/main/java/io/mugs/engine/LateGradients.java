@@ -181,14 +181,14 @@ final class LateGradients {
     }
 
     /** dA of C = op(A) op(B): dC op(B)^T, transposed back when A was. */
-    private static SameDiffOp gradientOfA(String name, List<String> in, boolean ta, boolean tb, String out) {
+    static SameDiffOp gradientOfA(String name, List<String> in, boolean ta, boolean tb, String out) {
         String b = in.get(1);
         String dc = in.get(2);
         return ta ? product(name + "/dA", b, dc, tb, true, out) : product(name + "/dA", dc, b, false, !tb, out);
     }
 
     /** dB of C = op(A) op(B): op(A)^T dC, transposed back when B was. */
-    private static SameDiffOp gradientOfB(String name, List<String> in, boolean ta, boolean tb, String out) {
+    static SameDiffOp gradientOfB(String name, List<String> in, boolean ta, boolean tb, String out) {
         String a = in.get(0);
         String dc = in.get(2);
         return tb ? product(name + "/dB", dc, a, true, ta, out) : product(name + "/dB", a, dc, !ta, false, out);

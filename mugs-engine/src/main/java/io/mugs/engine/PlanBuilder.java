@@ -82,6 +82,8 @@ final class PlanBuilder {
         LateGradients late = rewrite && LateGradients.enabled()
                 ? new LateGradients(graph, order, requested, plan.marked) : null;
         Rematerialisation remat = rewrite && Rematerialisation.enabled() ? new Rematerialisation(order) : null;
+        UnreadGradients unread = rewrite && UnreadGradients.enabled()
+                ? new UnreadGradients(order, requested, plan.marked) : null;
         List<SameDiffOp> deferred = new ArrayList<>();
         List<SameDiffOp> deferredReads = new ArrayList<>();
         for (SameDiffOp op : order) {
@@ -93,6 +95,11 @@ final class PlanBuilder {
                     // The forward value lives until its forward reader; the recomputed one until the backward's.
                     lifetimes.readers(PlanFusion.out(op), 1);
                 }
+            }
+            SameDiffOp only = unread == null ? op : unread.replace(op, name -> array(name, feed));
+            if (only != op) {
+                run(only, op, feed, listeners, at);
+                continue;
             }
             LateGradients.Decision d = late == null ? new LateGradients.Now() : late.decide(op, this::computed);
             if (d instanceof LateGradients.Later) {
@@ -142,6 +149,19 @@ final class PlanBuilder {
             plan.matmulFlops += matmulFlops(op.getOp(), in.args());
         }
         lifetimes.ran(reads, values, out.storages());
+    }
+
+    /** The array an op reads by name: a computed value, a variable or constant, or a placeholder's feed. */
+    private INDArray array(String name, Map<String, INDArray> feed) {
+        INDArray a = computed(name);
+        if (a != null) {
+            return a;
+        }
+        return switch (graph.getVariable(name).getVariableType()) {
+            case VARIABLE, CONSTANT -> graph.getArrForVarName(name);
+            case PLACEHOLDER -> feed.get(name);
+            default -> null;
+        };
     }
 
     /** The array of a value an op of this plan computed, or null. */
