@@ -72,6 +72,7 @@ public final class KernelBenchmark {
         cases.add(gelu("exact GELU fm global [1088, 384]", 1088, 384));
         cases.add(gelu("exact GELU fm local [640, 384]", 640, 384));
         cases.add(exp("exp InfoNCE fm [192, 4096]", 192, 4096));
+        cases.add(columns("batch statistics fm head [192, 512]", 192, 512));
         String only = a.get("only", "");
         cases.removeIf(c -> !c.name().contains(only));
         System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
@@ -218,6 +219,24 @@ public final class KernelBenchmark {
             return sd;
         };
         return new Case(name, "exp", graph, feed);
+    }
+
+    /**
+     * The heads' batch-norm statistics (mean and mean of squares over the batch axis, as {@code BatchNorm1d} in
+     * training) on {@code x + b}, normalising x, the loss a weighted sum.
+     */
+    private static Case columns(String name, long n, long d) {
+        Map<String, INDArray> feed = Map.of("x", randn(23, n, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable h = sd.placeHolder("x", DataType.FLOAT, n, d).add(sd.var("b", randn(24, d)));
+            SDVariable centred = h.sub(h.mean(true, 0));
+            SDVariable norm = centred.mul(sd.math.rsqrt(centred.mul(centred).mean(true, 0).add(1e-5)));
+            sd.identity("loss", norm.mul(sd.constant(randn(25, n, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "columns", graph, feed);
     }
 
     /**

@@ -37,7 +37,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu", "layernorm", "attention", "update", "exp");
+            "matmul_bp", "gelu", "layernorm", "attention", "update", "exp", "columns");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}
@@ -84,13 +84,16 @@ public final class Kernels {
     }
 
     /**
-     * The kernel for a legacy (non-custom) op, or {@code null} for its own native implementation: so far only
-     * {@code exp}, FLOAT, on the Vector API ({@link Exponential}).
+     * The kernel for a legacy (non-custom) op, or {@code null} for its own native implementation: {@code exp}, FLOAT,
+     * on the Vector API ({@link Exponential}), and the mean or sum over leading axes ({@link ColumnReduction}).
      */
     static Kernel forLegacyOp(org.nd4j.linalg.api.ops.Op op, INDArray[] args, INDArray[] outputs) {
         if (args.length == 1 && outputs.length == 1 && "exp".equals(op.opName())
                 && enabledJavaOps().contains("exp")) {
             return Exponential.forward(args[0], outputs[0]);
+        }
+        if (enabledJavaOps().contains("columns")) {
+            return ColumnReduction.forOp(op, args, outputs);
         }
         return null;
     }
