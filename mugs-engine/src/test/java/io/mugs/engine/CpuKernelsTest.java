@@ -211,7 +211,7 @@ class CpuKernelsTest {
         assertEquals(Set.of("softmax", "matmul_bp"), Kernels.parse("softmax, matmul_bp"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Kernels.parse("erfc"));
         assertEquals("mugs.engine.javaKernels: no Java kernel for \"erfc\"; use default, all, none or some of "
-                + "[attention, exp, gelu, layer_norm, layer_norm_bp, layernorm, matmul, matmul_bp, softmax, "
+                + "[attention, columns, exp, gelu, layer_norm, layer_norm_bp, layernorm, matmul, matmul_bp, softmax, "
                 + "softmax_bp, update]",
                 e.getMessage());
     }
