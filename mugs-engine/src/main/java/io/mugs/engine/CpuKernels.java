@@ -55,12 +55,18 @@ final class CpuKernels {
         return switch (name) {
             case "softmax" -> lastAxis(op, args[0]) && args.length == 1 ? softmax(args, outputs[0]) : null;
             case "softmax_bp" -> lastAxis(op, args[0]) && args.length == 2 ? softmaxBackward(args, outputs[0]) : null;
-            case "layer_norm" -> layerNormCase(op, args) ? layerNorm(args, outputs[0]) : null;
-            case "layer_norm_bp" -> layerNormCase(op, args) ? layerNormBackward(args, outputs) : null;
+            case "layer_norm" -> layerNormCase(op, args) ? orElse(RowLayerNorm.nativeForm(args, outputs[0]),
+                    () -> layerNorm(args, outputs[0])) : null;
+            case "layer_norm_bp" -> layerNormCase(op, args) ? orElse(RowLayerNorm.nativeFormBackward(args, outputs),
+                    () -> layerNormBackward(args, outputs)) : null;
             case "matmul" -> BatchedMatmul.forward(op, args, outputs[0]);
             case "matmul_bp" -> BatchedMatmul.backward(op, args, outputs);
             default -> null;
         };
+    }
+
+    private static Kernel orElse(Kernel k, java.util.function.Supplier<Kernel> fallback) {
+        return k != null ? k : fallback.get();
     }
 
     /** The op reduces over the last axis of {@code x} (its only integer argument). */

@@ -111,6 +111,13 @@ final class Kernel {
         return this;
     }
 
+    /** Adds {@code next}'s calls after this kernel's (they run in order, and are rebound together). */
+    Kernel then(Kernel next) {
+        calls.addAll(next.calls);
+        contexts.addAll(next.contexts);
+        return this;
+    }
+
     void run() {
         for (Call c : calls) {
             c.run();

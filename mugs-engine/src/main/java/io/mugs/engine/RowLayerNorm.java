@@ -4,6 +4,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * LayerNorm with an epsilon over the rows of x [N, D], {@code y = (x - μ) r · gain + bias} with
@@ -150,6 +151,39 @@ final class RowLayerNorm {
         });
     }
 
+    /**
+     * libnd4j's own {@code layer_norm} of x [N, D] (population standard deviation, no epsilon; the fm presets'
+     * {@code layerNormEps 0}) with gain and bias, on the FLOAT Vector API kernels: the forward with an epsilon of 0,
+     * its rows' statistics written to two [N] arrays of the kernel's own. {@code null} unless FLOAT with the Vector
+     * API and a bias.
+     */
+    static Kernel nativeForm(INDArray[] args, INDArray y) {
+        if (!ExactGelu.VECTOR || args.length != 3 || args[0].dataType() != DataType.FLOAT) {
+            return null;
+        }
+        long n = args[0].size(0);
+        INDArray[] stats = {Nd4j.createUninitializedDetached(DataType.FLOAT, n), Nd4j.createUninitializedDetached(
+                DataType.FLOAT, n)};
+        return forward(args, new INDArray[] {y, stats[0], stats[1]}, 0, true);
+    }
+
+    /**
+     * The gradient of {@link #nativeForm}, libnd4j's {@code layer_norm_bp} (inputs x, gain, bias, dy; outputs dx,
+     * dgain, dbias): the rows' statistics recomputed from x by the forward kernel, which then writes no y (libnd4j
+     * recomputes them too), then the Vector API backward. {@code null} where {@link #nativeForm} is.
+     */
+    static Kernel nativeFormBackward(INDArray[] args, INDArray[] outputs) {
+        if (!ExactGelu.VECTOR || args.length != 4 || outputs.length != 3 || args[0].dataType() != DataType.FLOAT) {
+            return null;
+        }
+        INDArray x = args[0];
+        long n = x.size(0);
+        INDArray mean = Nd4j.createUninitializedDetached(DataType.FLOAT, n);
+        INDArray inv = Nd4j.createUninitializedDetached(DataType.FLOAT, n);
+        Kernel stats = forward(new INDArray[] {x, args[1], args[2]}, new INDArray[] {null, mean, inv}, 0, true);
+        return stats.then(backward(new INDArray[] {x, args[1], args[2], mean, inv, args[3]}, outputs, true));
+    }
+
     /** Rows per block read into float arrays by the Vector API kernels. */
     private static int blockRows(int d) {
         return Math.max(1, 8192 / d);
@@ -176,7 +210,7 @@ final class RowLayerNorm {
             float[] bias = scratch(1, d);
             NativeRows.of(in[1]).read(0, gain, d);
             NativeRows.of(in[2]).read(0, bias, d);
-            NativeRows y = NativeRows.of(outputs[0]);
+            NativeRows y = outputs[0] == null ? null : NativeRows.of(outputs[0]);
             NativeRows mean = NativeRows.of(outputs[1]);
             NativeRows inv = NativeRows.of(outputs[2]);
             Threads.forRows(n, 6L * d, (from, to) -> {
@@ -189,7 +223,9 @@ final class RowLayerNorm {
                     int rows = Math.min(block, to - r);
                     x.read((long) r * d, xb, rows * d);
                     LayerNormVectors.forward(xb, gain, bias, eps, rows, d, yb, mb, ib, lanes);
-                    y.write((long) r * d, yb, rows * d);
+                    if (y != null) {
+                        y.write((long) r * d, yb, rows * d);
+                    }
                     mean.write(r, mb, rows);
                     inv.write(r, ib, rows);
                 }

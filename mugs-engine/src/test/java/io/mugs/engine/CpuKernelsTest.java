@@ -116,7 +116,7 @@ class CpuKernelsTest {
     @ParameterizedTest
     @EnumSource(Precision.class)
     void layerNormMatchesLibnd4jWithAndWithoutBias(Precision p) {
-        for (long[] shape : new long[][] {{9, 16}, {1088, 96}}) {
+        for (long[] shape : new long[][] {{9, 16}, {5, 13}, {1088, 96}}) {
             INDArray x = random(p.type, 4, shape).addi(0.5);
             INDArray gain = random(p.type, 5, shape[1]);
             INDArray bias = random(p.type, 6, shape[1]);
@@ -129,7 +129,7 @@ class CpuKernelsTest {
     @ParameterizedTest
     @EnumSource(Precision.class)
     void layerNormBackwardMatchesLibnd4j(Precision p) {
-        for (long[] shape : new long[][] {{9, 16}, {1088, 96}}) {
+        for (long[] shape : new long[][] {{9, 16}, {5, 13}, {1088, 96}}) {
             INDArray x = random(p.type, 7, shape);
             INDArray gain = random(p.type, 8, shape[1]);
             INDArray bias = random(p.type, 9, shape[1]);
