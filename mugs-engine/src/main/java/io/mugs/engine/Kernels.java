@@ -53,10 +53,13 @@ public final class Kernels {
      * InfoNCE exponentials 1.7x faster in {@code KernelBenchmark}, about 2 % of the step, inside the whole step's noise
      * (docs/performance.md, "The exponential"). {@code columns} (plain Java): the heads' batch statistics, a mean over
      * the batch axis of [192, 512], in 63 us of CPU time against libnd4j's 218 (3.5x; about 0.8 % of the {@code fm}
-     * step, {@link ColumnReduction}).
+     * step, {@link ColumnReduction}). {@code layer_norm} and {@code layer_norm_bp} (libnd4j's own LayerNorm without
+     * epsilon, the fm presets' {@code layerNormEps 0}; Vector API only: their plain-Java versions lost): the
+     * {@code layernorm} kernels with an epsilon of 0, 1.35-1.39x libnd4j's ops on [1088, 96] and [3152, 384] forward
+     * and backward in {@code KernelBenchmark}.
      */
     public static final Set<String> DEFAULT_OPS = Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp",
-            "layernorm", "columns");
+            "layernorm", "columns", "layer_norm", "layer_norm_bp");
 
     private static volatile Set<String> enabled;
 
@@ -195,8 +198,8 @@ public final class Kernels {
     }
 
     /**
-     * {@link #DEFAULT_OPS}, without {@code gelu}, {@code attention}, {@code exp} and {@code layernorm} when the Vector
-     * API is not there.
+     * {@link #DEFAULT_OPS}, without {@code gelu}, {@code attention}, {@code exp}, {@code layernorm}, {@code layer_norm}
+     * and {@code layer_norm_bp} when the Vector API is not there.
      */
     static Set<String> defaults() {
         if (ExactGelu.VECTOR) {
@@ -207,6 +210,8 @@ public final class Kernels {
         out.remove("attention");
         out.remove("exp");
         out.remove("layernorm");
+        out.remove("layer_norm");
+        out.remove("layer_norm_bp");
         return Set.copyOf(out);
     }
 
