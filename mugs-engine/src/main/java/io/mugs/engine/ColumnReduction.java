@@ -53,6 +53,39 @@ final class ColumnReduction {
         if (rows == 0 || y.length() != d) {
             return null;
         }
+        return columnSums(x, y, rows, d, mean);
+    }
+
+    /**
+     * The gradient of a tile along leading axes, libnd4j's {@code tile_bp} (inputs x, the repeats unless they are integer arguments, dy; output dx of
+     * x's shape), where x is [1, ..., 1, trailing...] repeated along the axes of size 1 only: the column sums of dy
+     * viewed as [copies, x.length] (the class token's tile over the batch, [B, 1, D] from [1, 1, D]: 0.9 ms a call in
+     * libnd4j at B = 128, D = 96). {@code null} for any other tiling or arrays the kernels cannot read in place.
+     */
+    static Kernel tileBackward(INDArray[] args, INDArray[] outputs) {
+        if (args.length < 2 || args.length > 3 || outputs.length != 1) {
+            return null;
+        }
+        INDArray x = args[0];
+        INDArray dy = args[args.length - 1];
+        INDArray dx = outputs[0];
+        if (x.rank() != dy.rank() || dx.length() != x.length() || !NativeRows.supports(dy) || !NativeRows.supports(dx)
+                || dy.dataType() != dx.dataType() || x.length() == 0) {
+            return null;
+        }
+        boolean trailing = false;
+        for (int i = 0; i < x.rank(); i++) {
+            if (dy.size(i) == x.size(i)) {
+                trailing |= x.size(i) > 1;
+            } else if (x.size(i) != 1 || trailing) {
+                return null;   // repeated along an axis of size > 1, or after one: not a block of whole copies
+            }
+        }
+        return columnSums(dy, dx, dy.length() / x.length(), (int) x.length(), false);
+    }
+
+    /** {@code y[j] = sum_r x[r, j]} (divided by the rows for a mean) of x viewed as [rows, d], in double. */
+    private static Kernel columnSums(INDArray x, INDArray y, long rows, int d, boolean mean) {
         long n = rows;
         double[] row = new double[d];
         double[] sum = new double[d];

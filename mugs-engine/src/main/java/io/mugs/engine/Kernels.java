@@ -23,7 +23,9 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  * {@code attention} (multi-head self-attention and its backward fused likewise, {@link AttentionFusion}) and
  * {@code update} (AdamW's step and the teacher EMA in one pass over each parameter tensor, {@link ParameterKernels};
  * not a graph op: the optimiser and the EMA ask for it) and {@code exp} (libnd4j's legacy element-wise exponential,
- * FLOAT on the Vector API, {@link Exponential});
+ * FLOAT on the Vector API, {@link Exponential}) and {@code columns} (the mean or sum over leading axes, and the
+ * backward of a tile along them, {@link ColumnReduction}); {@code layer_norm} and {@code layer_norm_bp} run on the
+ * LayerNorm's Vector API kernels for FLOAT ({@link RowLayerNorm#nativeForm}).
  * {@code default} may appear in a list.
  *
  * <pre>{@code
@@ -79,6 +81,12 @@ public final class Kernels {
             return fusedAttention(attention, args, outputs);
         }
         Set<String> java = enabledJavaOps();
+        if (java.contains("columns") && op.opName().equals("tile_bp")) {
+            Kernel k = ColumnReduction.tileBackward(args, outputs);
+            if (k != null) {
+                return k;
+            }
+        }
         if (!java.isEmpty()) {
             Kernel k = CpuKernels.forOp(op, args, outputs, java);
             if (k != null) {

@@ -99,6 +99,48 @@ class ColumnReductionTest {
     }
 
     @Test
+    void theClassTokensTileOverTheBatchGivesSameDiffsGradient() {
+        // The ViT's form: a [1, 1, d] token tiled to [b, 1, d], concatenated before the patch tokens; here scaled
+        // per image and summed with weights, in DOUBLE and FLOAT.
+        for (DataType type : new DataType[] {DataType.DOUBLE, DataType.FLOAT}) {
+            double tol = type == DataType.DOUBLE ? 1e-12 : 1e-5;
+            Nd4j.getRandom().setSeed(9);
+            SameDiff sd = SameDiff.create();
+            SDVariable x = sd.placeHolder("x", type, 6, 1, 5);
+            SDVariable token = sd.var("token", Nd4j.randn(type, 1, 1, 5));
+            SDVariable tiled = sd.tile(token, 6, 1, 1);
+            sd.sum("loss", sd.math.tanh(tiled.mul(x)).mul(sd.constant(Nd4j.randn(type, 6, 1, 5))));
+            Map<String, INDArray> feed = Map.of("x", Nd4j.randn(type, 6, 1, 5));
+            var theirs = sd.calculateGradientsAndOutputs(feed, List.of("loss"), List.of("token"));
+            int[] rewritten = new int[2];
+            for (int on = 0; on < 2; on++) {
+                Kernels.select(on == 1 ? "columns" : "none");
+                try (GraphExecutor exec = GraphExecutor.gradients(sd, List.of("loss"), List.of("token"))) {
+                    GraphExecutor.Result ours = exec.run(feed);
+                    assertClose(theirs.getGradients().get("token"), ours.gradients().get("token"), tol,
+                            type + " dtoken" + (on == 1 ? " (kernel)" : " (native)"));
+                    rewritten[on] = exec.rewrittenOps();
+                }
+            }
+            assertEquals(rewritten[0] + 1, rewritten[1], type + ": tile_bp runs the kernel");
+        }
+    }
+
+    @Test
+    void aTileOfAWholeRowStaysOnTheNativeOp() {
+        // [2, 3] tiled to [2, 6]: the copies sit inside each row, not in whole blocks.
+        INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3);
+        INDArray reps = Nd4j.createFromArray(1, 2);
+        INDArray dy = Nd4j.rand(DataType.FLOAT, 2, 6);
+        assertEquals(null, ColumnReduction.tileBackward(new INDArray[] {x, reps, dy},
+                new INDArray[] {Nd4j.create(DataType.FLOAT, 2, 3)}));
+        INDArray blocks = Nd4j.rand(DataType.FLOAT, 1, 3);
+        assertTrue(ColumnReduction.tileBackward(new INDArray[] {blocks, Nd4j.createFromArray(4, 1),
+                Nd4j.rand(DataType.FLOAT, 4, 3)}, new INDArray[] {Nd4j.create(DataType.FLOAT, 1, 3)}) != null,
+                "[1, 3] tiled to [4, 3] is whole rows");
+    }
+
+    @Test
     void otherAxesStayOnTheNativeOp() {
         Kernels.select("columns");
         SameDiff sd = SameDiff.create();
