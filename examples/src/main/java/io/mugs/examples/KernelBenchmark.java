@@ -73,6 +73,7 @@ public final class KernelBenchmark {
         cases.add(gelu("exact GELU fm local [640, 384]", 640, 384));
         cases.add(exp("exp InfoNCE fm [192, 4096]", 192, 4096));
         cases.add(columns("batch statistics fm head [192, 512]", 192, 512));
+        cases.add(logSoftmax("log-softmax group loss fm [192, 1024]", 192, 1024));
         String only = a.get("only", "");
         cases.removeIf(c -> !c.name().contains(only));
         System.out.printf("%-40s %-28s %10s %10s %7s%n", "case (fwd+bwd, FLOAT)", "Java kernels", "fallback",
@@ -219,6 +220,19 @@ public final class KernelBenchmark {
             return sd;
         };
         return new Case(name, "exp", graph, feed);
+    }
+
+    /** The group loss's log-probabilities over the prototypes on {@code x + b}, the loss a weighted sum. */
+    private static Case logSoftmax(String name, long n, long d) {
+        Map<String, INDArray> feed = Map.of("x", randn(26, n, d));
+        Supplier<SameDiff> graph = () -> {
+            SameDiff sd = SameDiff.create();
+            SDVariable h = sd.placeHolder("x", DataType.FLOAT, n, d).add(sd.var("b", randn(27, d))).div(0.1);
+            sd.identity("loss", sd.nn.logSoftmax(h).mul(sd.constant(randn(28, n, d))).sum());
+            sd.setLossVariables("loss");
+            return sd;
+        };
+        return new Case(name, "log_softmax,log_softmax_bp", graph, feed);
     }
 
     /**

@@ -14,6 +14,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
  *       about 8 ms in libnd4j);</li>
  *   <li>{@code layer_norm} / {@code layer_norm_bp} of [N, D] over D, libnd4j's form (no epsilon, population
  *       standard deviation), each one pass over the rows;</li>
+ *   <li>{@code log_softmax} / {@code log_softmax_bp} over the last axis ({@link RowLogSoftmax});</li>
  *   <li>batched {@code matmul} / {@code matmul_bp} (rank 3 and 4) of short token counts, where libnd4j runs one
  *       small product after another (attention scores and their values, [B, H, T, T] for short T, see
  *       {@link #MAX_PRODUCT_WORK}).</li>
@@ -59,6 +60,10 @@ final class CpuKernels {
                     () -> layerNorm(args, outputs[0])) : null;
             case "layer_norm_bp" -> layerNormCase(op, args) ? orElse(RowLayerNorm.nativeFormBackward(args, outputs),
                     () -> layerNormBackward(args, outputs)) : null;
+            case "log_softmax" -> lastAxisOrNone(op, args[0]) && args.length == 1
+                    ? RowLogSoftmax.forward(args, outputs[0]) : null;
+            case "log_softmax_bp" -> lastAxisOrNone(op, args[0]) && args.length == 2
+                    ? RowLogSoftmax.backward(args, outputs[0]) : null;
             case "matmul" -> BatchedMatmul.forward(op, args, outputs[0]);
             case "matmul_bp" -> BatchedMatmul.backward(op, args, outputs);
             default -> null;
@@ -67,6 +72,11 @@ final class CpuKernels {
 
     private static Kernel orElse(Kernel k, java.util.function.Supplier<Kernel> fallback) {
         return k != null ? k : fallback.get();
+    }
+
+    /** The op works over the last axis of {@code x}: its only integer argument says so, or it has none. */
+    private static boolean lastAxisOrNone(DynamicCustomOp op, INDArray x) {
+        return op.iArgs().length == 0 && x.rank() >= 1 || lastAxis(op, x);
     }
 
     /** The op reduces over the last axis of {@code x} (its only integer argument). */

@@ -39,7 +39,7 @@ public final class Kernels {
 
     /** Op names with a Java kernel on the CPU backend. */
     public static final Set<String> JAVA_OPS = Set.of("softmax", "softmax_bp", "layer_norm", "layer_norm_bp", "matmul",
-            "matmul_bp", "gelu", "layernorm", "attention", "update", "exp", "columns");
+            "matmul_bp", "gelu", "layernorm", "attention", "update", "exp", "columns", "log_softmax", "log_softmax_bp");
 
     /**
      * The Java kernels on by default: those that measured faster than their fallback in {@code KernelBenchmark}

@@ -93,6 +93,21 @@ class CpuKernelsTest {
 
     @ParameterizedTest
     @EnumSource(Precision.class)
+    void logSoftmaxAndItsBackwardMatchLibnd4j(Precision p) {
+        // [192, 1024]: the fm group loss's rows (split over the cores); [3, 4, 13]: rank 3, a width off the lanes.
+        for (long[] shape : new long[][] {{7, 5}, {3, 4, 13}, {192, 1024}}) {
+            INDArray x = random(p.type, 11, shape).muli(4);
+            INDArray dy = random(p.type, 12, shape);
+            assertKernelMatchesNative(p, op("log_softmax", null, null, null), new INDArray[] {x}, shape);
+            assertKernelMatchesNative(p, op("log_softmax", new long[] {shape.length - 1}, null, null),
+                    new INDArray[] {x}, shape);
+            assertKernelMatchesNative(p, op("log_softmax_bp", new long[] {-1}, null, null), new INDArray[] {x, dy},
+                    shape);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
     void softmaxOverTheLastAxisMatchesLibnd4j(Precision p) {
         for (long[] shape : new long[][] {{7, 5}, {4, 3, 9, 9}, {256, 1000}}) {
             INDArray x = random(p.type, 1, shape);
@@ -211,7 +226,8 @@ class CpuKernelsTest {
         assertEquals(Set.of("softmax", "matmul_bp"), Kernels.parse("softmax, matmul_bp"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Kernels.parse("erfc"));
         assertEquals("mugs.engine.javaKernels: no Java kernel for \"erfc\"; use default, all, none or some of "
-                + "[attention, columns, exp, gelu, layer_norm, layer_norm_bp, layernorm, matmul, matmul_bp, softmax, "
+                + "[attention, columns, exp, gelu, layer_norm, layer_norm_bp, layernorm, log_softmax, log_softmax_bp, "
+                + "matmul, matmul_bp, softmax, "
                 + "softmax_bp, update]",
                 e.getMessage());
     }
