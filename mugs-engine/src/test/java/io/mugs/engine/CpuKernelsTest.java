@@ -222,7 +222,7 @@ class CpuKernelsTest {
         // Surefire starts the JVM with the Vector API, so the default includes the fused GELU, attention, exp and
         // LayerNorm.
         assertEquals(Set.of("matmul", "matmul_bp", "gelu", "attention", "update", "exp", "layernorm", "columns",
-                "layer_norm", "layer_norm_bp"), Kernels.parse("default"));
+                "layer_norm", "layer_norm_bp", "log_softmax", "log_softmax_bp"), Kernels.parse("default"));
         assertEquals(Set.of("softmax", "matmul_bp"), Kernels.parse("softmax, matmul_bp"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Kernels.parse("erfc"));
         assertEquals("mugs.engine.javaKernels: no Java kernel for \"erfc\"; use default, all, none or some of "
