@@ -1,6 +1,7 @@
 package io.mugs.engine;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -66,8 +67,8 @@ final class ExpVectors {
             FloatVector r = k.fma(NEG_LN2_HI, q).add(k.mul(NEG_LN2_LO));
             FloatVector e = r.fma(1f / 5040, 1f / 720).fma(r, INV_120).fma(r, INV_24).fma(r, INV_6)
                     .fma(r, HALF).fma(r, ONE).fma(r, ONE)
-                    .mul(z.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23)
-                            .reinterpretAsFloats());
+                    .mul(((IntVector) z.reinterpretShape(FloatLanes.INT_SPECIES, 0)).sub(ROUND_BITS - 127)
+                            .lanewise(VectorOperators.LSHL, 23).reinterpretShape(S, 0));
             e.intoArray(y, i);
             VectorMask<Float> outside = q.lt(Exponential.LOW).or(q.compare(VectorOperators.GT, Exponential.HIGH));
             if (outside.anyTrue()) {

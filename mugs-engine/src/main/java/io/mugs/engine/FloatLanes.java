@@ -1,6 +1,7 @@
 package io.mugs.engine;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -22,6 +23,14 @@ final class FloatLanes {
 
     /** 256-bit float vectors. */
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_256;
+
+    /**
+     * The int lanes of the same shape, for reinterpreting float lanes as their bits and back
+     * ({@code reinterpretShape(INT_SPECIES, 0)}): {@code reinterpretAsInts()} finds that species through a lookup
+     * that C2 does not always fold to a constant, and where it does not, the conversion and every vector around it
+     * run in the API's allocating Java fallback (a 1.5x slower step; always with {@code -XX:-TieredCompilation}).
+     */
+    static final VectorSpecies<Integer> INT_SPECIES = IntVector.SPECIES_256;
     /** Float lanes per vector: 8. */
     static final int LANES = SPECIES.length();
 

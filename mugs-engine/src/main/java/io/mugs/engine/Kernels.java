@@ -169,6 +169,32 @@ public final class Kernels {
         return op.backward ? RowLayerNorm.backward(args, outputs) : RowLayerNorm.forward(args, outputs, op.eps);
     }
 
+    /**
+     * Compiles the selected Vector API kernels now, one after the other on the calling thread (each is otherwise
+     * warmed up when a plan first needs it). Call it before starting threads that build plans at the same time
+     * (data-parallel replicas): warm-ups running side by side on both cores left the C2 compiler's queue long enough
+     * that it compiled a kernel without a profile, and that code ran the Vector API's allocating Java fallback (the
+     * 2-replica fm step 1.5x slower, in about one run in three). Does nothing on CUDA or without the Vector API.
+     */
+    public static void warmUp() {
+        Set<String> java = enabledJavaOps();
+        if (!ExactGelu.VECTOR || java.isEmpty()) {
+            return;
+        }
+        if (java.contains("gelu")) {
+            GeluVectors.warmUp();
+        }
+        if (java.contains("exp") || java.contains("log_softmax") || java.contains("log_softmax_bp")) {
+            ExpVectors.warmUp();
+        }
+        if (java.contains("layernorm") || java.contains("layer_norm") || java.contains("layer_norm_bp")) {
+            LayerNormVectors.warmUp();
+        }
+        if (java.contains("attention")) {
+            AttentionVectors.warmUp();
+        }
+    }
+
     /** The Java kernels switched on: none on CUDA, otherwise as {@code mugs.engine.javaKernels} says. */
     static Set<String> enabledJavaOps() {
         Set<String> e = enabled;
