@@ -9,6 +9,7 @@ import io.mugs.losses.FeatureQueue;
 import io.mugs.losses.GroupCentre;
 import io.mugs.losses.NeighbourMemory;
 import io.mugs.engine.GraphExecutor;
+import io.mugs.engine.Kernels;
 import io.mugs.io.StateDict;
 import io.mugs.io.Stateful;
 import java.util.HashSet;
@@ -84,6 +85,8 @@ public final class MugsTrainer implements Stateful {
             throw new IllegalArgumentException("the communicator joins " + communicator.size() + " processes but "
                     + "replicas is " + run.replicas() + ": set replicas to the world size (WORLD_SIZE)");
         }
+        // The replicas build their plans side by side in the first step: compile the Java kernels before, one by one.
+        Kernels.warmUp();
         this.replicas = communicator == null ? new Replicas(model, run.replicas(), null)
                 : new Replicas(model, 1, List.of(communicator));
         this.studentExecutor = replicas.get(0).student();
