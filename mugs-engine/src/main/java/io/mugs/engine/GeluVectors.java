@@ -75,11 +75,10 @@ final class GeluVectors {
 
     /**
      * {@code y[i] = x[i]/2 · erfc(-x[i]/√2)} for {@code i < n}: the whole vectors, then the remaining elements one by
-     * one. The two loops are separate methods on purpose: with the scalar tail inside, C2 sometimes inlined the
-     * scalar GELU into the vector loop, ran into its node limit (NodeCountInliningCutoff), and then left every vector
-     * boxed (the Vector API's Java fallback, allocating arrays per operation: 2,600 young collections in a 100-step
-     * fm run instead of 150, the step 1.5x slower; always with -XX:-TieredCompilation, in about one run in three
-     * without).
+     * one, in separate methods so that C2 compiles the vector loop alone (with the scalar tail inside, a C2 compile
+     * without a profile inlined the scalar GELU up to its node limit). Whether C2 keeps the vectors in registers
+     * depends on the profile it compiles with: compiled without one, the loop ran the Vector API's allocating
+     * fallback, which is why {@link Kernels#warmUp} compiles the kernels before replicas start.
      */
     static void forward(float[] x, float[] y, int n) {
         int done = forwardLanes(x, y, n);
