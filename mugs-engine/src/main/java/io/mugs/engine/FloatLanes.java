@@ -27,8 +27,9 @@ final class FloatLanes {
     /**
      * The int lanes of the same shape, for reinterpreting float lanes as their bits and back
      * ({@code reinterpretShape(INT_SPECIES, 0)}): {@code reinterpretAsInts()} finds that species through a lookup
-     * that C2 does not always fold to a constant, and where it does not, the conversion and every vector around it
-     * run in the API's allocating Java fallback (a 1.5x slower step; always with {@code -XX:-TieredCompilation}).
+     * that a C2 compile without a profile did not fold to a constant ({@code -XX:+PrintIntrinsics}: "missing
+     * constant ... vclass_to=LoadP"), and then ran the conversion, and every vector around it, on the API's allocating
+     * Java fallback.
      */
     static final VectorSpecies<Integer> INT_SPECIES = IntVector.SPECIES_256;
     /** Float lanes per vector: 8. */
