@@ -67,6 +67,7 @@ final class PretrainCommand implements Callable<Integer> {
         FASHION_MNIST("fashion-mnist", MugsConfig::fashionMnist),
         FASHION_MNIST_V2("fashion-mnist-v2", MugsConfig::fashionMnistV2),
         FASHION_MNIST_V3("fashion-mnist-v3", MugsConfig::fashionMnistV3),
+        FASHION_MNIST_V4("fashion-mnist-v4", MugsConfig::fashionMnistV4),
         VIT_SMALL("vit-small", MugsConfig::vitSmall),
         VIT_BASE("vit-base", MugsConfig::vitBase),
         VIT_LARGE("vit-large", MugsConfig::vitLarge);
@@ -95,8 +96,8 @@ final class PretrainCommand implements Callable<Integer> {
             converter = PresetConverter.class,
             description = "fashion-mnist-tiny (sized for the bundled 4,000 images), fashion-mnist (the full "
                     + "data in 60 minutes on 2 cores), fashion-mnist-v2 (the same with a higher learning rate), "
-                    + "fashion-mnist-v3 (v2 with InfoNCE temperatures of 0.1: the best so far), vit-small, vit-base "
-                    + "or vit-large. Default: ${DEFAULT-VALUE}.")
+                    + "fashion-mnist-v3 (v2 with InfoNCE temperatures of 0.1), fashion-mnist-v4 (v3 with six blocks: "
+                    + "the best so far), vit-small, vit-base or vit-large. Default: ${DEFAULT-VALUE}.")
     Preset preset;
 
     @Option(names = "--set", paramLabel = "PATH=VALUE",

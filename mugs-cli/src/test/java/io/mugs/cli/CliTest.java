@@ -63,7 +63,8 @@ class CliTest {
                 + ":train or :test (see 'mugs linear --help')\n"), run("linear", "--model", "m.safetensors",
                 "--train", "fmnist-bundled:train", "--test", "fmnist-bundled:val"));
         assertEquals(new Run(2, "", "mugs: Invalid value for option '--preset': must be fashion-mnist-tiny, "
-                + "fashion-mnist, fashion-mnist-v2, fashion-mnist-v3, vit-small, vit-base or vit-large, "
+                + "fashion-mnist, fashion-mnist-v2, fashion-mnist-v3, fashion-mnist-v4, vit-small, vit-base or "
+                + "vit-large, "
                 + "got 'vit-huge' (see 'mugs pretrain --help')\n"),
                 run("pretrain", "--preset", "vit-huge"));
         assertEquals(new Run(2, "", "mugs: a command is missing (see 'mugs --help')\n"), run());

@@ -36,6 +36,13 @@ class PresetTest {
         assertEquals(Map.of("instanceTemp", "0.2 -> 0.1", "localGroupTemp", "0.2 -> 0.1"), changed);
     }
 
+    @Test
+    void theFourthFullDataRecipeAddsTwoBlocks() throws Exception {
+        Map<String, String> changed = differences(JSON.readTree(MugsConfig.fashionMnistV3().toJson()),
+                JSON.readTree(MugsConfig.fashionMnistV4().toJson()), "");
+        assertEquals(Map.of("vit.depth", "4 -> 6"), changed);
+    }
+
     /** Leaf path -> "old -> new" for every leaf that differs. */
     private static Map<String, String> differences(JsonNode a, JsonNode b, String prefix) {
         Map<String, String> out = new TreeMap<>();
