@@ -35,19 +35,27 @@ final class RowLogSoftmax {
         return slots[slot];
     }
 
+    /** The rows of x over its last axis, and whether their exponentials run in float lanes (then warmed up). */
+    private record Rows(int d, int count, boolean vector) {
+        static Rows of(INDArray x) {
+            int d = (int) x.size(x.rank() - 1);
+            boolean vector = x.dataType() == DataType.FLOAT && ExactGelu.VECTOR;
+            if (vector) {
+                ExpVectors.warmUp();
+            }
+            return new Rows(d, (int) (x.length() / d), vector);
+        }
+    }
+
     /** The forward kernel: {@code args[0]} x, any rank, over its last axis into {@code y} of x's shape. */
     static Kernel forward(INDArray[] args, INDArray y) {
-        int d = (int) args[0].size(args[0].rank() - 1);
-        int rows = (int) (args[0].length() / d);
-        boolean single = args[0].dataType() == DataType.FLOAT;
-        boolean vector = single && ExactGelu.VECTOR;
-        if (vector) {
-            ExpVectors.warmUp();
-        }
+        Rows shape = Rows.of(args[0]);
+        int d = shape.d();
+        boolean vector = shape.vector();
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             NativeRows out = NativeRows.of(y);
-            Threads.forRows(rows, 8L * d, (from, to) -> {
+            Threads.forRows(shape.count(), 8L * d, (from, to) -> {
                 double[] row = new double[d];
                 float[] xf = vector ? scratch(0, d) : null;
                 float[] ef = vector ? scratch(1, d) : null;
@@ -67,18 +75,14 @@ final class RowLogSoftmax {
 
     /** The backward kernel: {@code args} x and dy (x's shape) into {@code dx}. */
     static Kernel backward(INDArray[] args, INDArray dx) {
-        int d = (int) args[0].size(args[0].rank() - 1);
-        int rows = (int) (args[0].length() / d);
-        boolean single = args[0].dataType() == DataType.FLOAT;
-        boolean vector = single && ExactGelu.VECTOR;
-        if (vector) {
-            ExpVectors.warmUp();
-        }
+        Rows shape = Rows.of(args[0]);
+        int d = shape.d();
+        boolean vector = shape.vector();
         return new Kernel().java(args, in -> {
             NativeRows x = NativeRows.of(in[0]);
             NativeRows dy = NativeRows.of(in[1]);
             NativeRows out = NativeRows.of(dx);
-            Threads.forRows(rows, 10L * d, (from, to) -> {
+            Threads.forRows(shape.count(), 10L * d, (from, to) -> {
                 double[] row = new double[d];
                 double[] e = new double[d];
                 double[] g = new double[d];
